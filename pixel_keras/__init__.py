@@ -1,0 +1,7 @@
+"""pixel_keras: PixelCNN and PixelRNN autoregressive image models in Keras 3."""
+
+from pixel_keras import layers
+from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim, log_prob
+from pixel_keras.models import ARCHS, build_model
+
+__all__ = ["ARCHS", "NegativeLogLikelihood", "bits_per_dim", "build_model", "layers", "log_prob"]

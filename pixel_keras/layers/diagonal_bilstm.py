@@ -1,0 +1,93 @@
+"""`DiagonalBiLSTM`: the PixelRNN layer whose two diagonal scans see the whole causal context."""
+
+import keras
+from keras import ops
+
+from pixel_keras.layers.lstm_cell import check_units, lstm_update
+from pixel_keras.layers.masked_conv import MaskedConv2D
+from pixel_keras.layers.skew import Skew, Unskew
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class DiagonalBiLSTM(keras.layers.Layer):
+    """Diagonal BiLSTM (van den Oord et al. 2016, Section 3.2).
+
+    Each direction: a 1 x 1 input-to-state convolution with mask B, skew the map so that diagonals
+    become columns, scan the columns left to right with a 2 x 1 state-to-state convolution over the
+    previous column (the pixel above and the pixel to the left), unskew. The second direction runs
+    on the width-mirrored map; its output is mirrored back and shifted down one row (it would
+    otherwise see the pixels to the right in the current row) before it is added to the first.
+
+    Args:
+        units: hidden features h per pixel (the layer outputs h features).
+        color_channels: colour groups of the image (1 grayscale, 3 RGB).
+        kernel_initializer: initializer of the kernels.
+        **kwargs: base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        check_units(units, color_channels)
+        self.units = units
+        self.color_channels = color_channels
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.skew = Skew(name="skew")
+        self.unskew = Unskew(name="unskew")
+        self.input_to_state = [
+            MaskedConv2D(
+                4 * units, 1, mask_type="B", color_channels=color_channels, output_blocks=4,
+                kernel_initializer=self.kernel_initializer, name=f"input_to_state_{direction}",
+            )
+            for direction in ("left", "right")
+        ]
+
+    def build(self, input_shape):
+        for conv in self.input_to_state:
+            conv.build(input_shape)
+        # Rows [0, h) act on the state of the pixel above, rows [h, 2h) on the pixel to the left.
+        self.state_to_state = [
+            self.add_weight(
+                name=f"state_to_state_{direction}", shape=(2 * self.units, 4 * self.units),
+                initializer=self.kernel_initializer,
+            )
+            for direction in ("left", "right")
+        ]
+
+    def _scan_direction(self, inputs, input_to_state, state_to_state):
+        """Hidden states of one left-to-right diagonal LSTM over `inputs`: (B, H, W, units)."""
+        skewed = self.skew(input_to_state(inputs))
+        columns = ops.transpose(skewed, (2, 0, 1, 3))  # (2W-1 for square, B, H, 4h)
+        zeros = ops.zeros((ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
+
+        def step(state, column_gates):
+            cell, hidden = state
+            above = ops.pad(hidden[:, :-1], ((0, 0), (1, 0), (0, 0)))
+            gates = column_gates + ops.matmul(ops.concatenate([above, hidden], axis=-1), state_to_state)
+            new_state = lstm_update(gates, cell)
+            return new_state, new_state
+
+        _, (_, hidden_columns) = ops.scan(step, (zeros, zeros), columns)
+        return self.unskew(ops.transpose(hidden_columns, (1, 2, 0, 3)))
+
+    def call(self, inputs):
+        left, right = (
+            self._scan_direction(image, conv, kernel)
+            for image, conv, kernel in zip(
+                (inputs, ops.flip(inputs, axis=2)), self.input_to_state, self.state_to_state
+            )
+        )
+        right = ops.flip(right, axis=2)
+        right_shifted_down = ops.pad(right[:, :-1], ((0, 0), (1, 0), (0, 0), (0, 0)))
+        return left + right_shifted_down
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            color_channels=self.color_channels,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

@@ -1,0 +1,73 @@
+"""`RowLSTM`: the PixelRNN layer that computes a whole row of LSTM states at once."""
+
+import keras
+from keras import ops
+
+from pixel_keras.layers.lstm_cell import check_units, lstm_update
+from pixel_keras.layers.masked_conv import MaskedConv2D
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class RowLSTM(keras.layers.Layer):
+    """Row LSTM (van den Oord et al. 2016, Section 3.1).
+
+    The input-to-state map of every row is one k x 1 convolution along the row with mask B,
+    computed for the whole image at once. Rows are then scanned top to bottom: the state-to-state
+    part is an unmasked width-k 1-D convolution of the previous row's hidden state. The context is
+    a triangle above the pixel plus the pixels to its left.
+
+    Args:
+        units: hidden features h per pixel (the layer outputs h features).
+        kernel_size: odd width k of both 1-D convolutions.
+        color_channels: colour groups of the image (1 grayscale, 3 RGB).
+        kernel_initializer: initializer of both kernels.
+        **kwargs: base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, units, kernel_size=3, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        check_units(units, color_channels)
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"Expected an odd positive integer kernel_size. Received kernel_size={kernel_size!r}.")
+        self.units = units
+        self.kernel_size = kernel_size
+        self.color_channels = color_channels
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.input_to_state = MaskedConv2D(
+            4 * units, (1, kernel_size), mask_type="B", color_channels=color_channels,
+            output_blocks=4, kernel_initializer=self.kernel_initializer, name="input_to_state",
+        )
+
+    def build(self, input_shape):
+        self.input_to_state.build(input_shape)
+        self.state_to_state = self.add_weight(
+            name="state_to_state", shape=(self.kernel_size, self.units, 4 * self.units),
+            initializer=self.kernel_initializer,
+        )
+
+    def call(self, inputs):
+        input_gates = ops.transpose(self.input_to_state(inputs), (1, 0, 2, 3))  # (H, B, W, 4h)
+        batch, width = ops.shape(inputs)[0], ops.shape(inputs)[2]
+        zeros = ops.zeros((batch, width, self.units), dtype=self.compute_dtype)
+
+        def step(state, row_gates):
+            cell, hidden = state
+            gates = row_gates + ops.conv(hidden, self.state_to_state, padding="same")
+            new_state = lstm_update(gates, cell)
+            return new_state, new_state
+
+        _, (_, hidden_rows) = ops.scan(step, (zeros, zeros), input_gates)
+        return ops.transpose(hidden_rows, (1, 0, 2, 3))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            kernel_size=self.kernel_size,
+            color_channels=self.color_channels,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

@@ -1,0 +1,99 @@
+"""`build_model`: functional Keras models for PixelCNN, Row LSTM and Diagonal BiLSTM."""
+
+import keras
+
+from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+
+ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
+
+# Paper sizes (Table 1, CIFAR-10): 15-layer PixelCNN (first + 12 residual blocks + 2 head layers),
+# 12-layer PixelRNNs, h = 128.
+DEFAULT_SIZE = {"num_layers": 12, "hidden": 128}
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received {name}={value!r}.")
+
+
+def _check_image_shape(image_shape):
+    if len(tuple(image_shape)) != 3:
+        raise ValueError(f"Expected image_shape=(height, width, channels). Received image_shape={image_shape!r}.")
+    for name, value in zip(("height", "width", "channels"), image_shape):
+        _check_positive_int(f"image_shape {name}", value)
+    if image_shape[2] not in (1, 3):
+        raise ValueError(
+            f"Expected 1 (grayscale) or 3 (RGB) channels. Received image_shape={tuple(image_shape)}."
+        )
+
+
+def _pixelcnn_block(x, hidden, color_channels, index):
+    """Residual block of the paper's Figure 5: 1 x 1 (2h -> h), 3 x 3 mask B, 1 x 1 (h -> 2h)."""
+    for kernel, units, part in ((1, hidden, "reduce"), (3, hidden, "conv"), (1, 2 * hidden, "expand")):
+        x = keras.layers.ReLU(name=f"block{index}_{part}_relu")(x)
+        x = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")(x)
+    return x
+
+
+def _recurrent_block(x, arch, hidden, color_channels, index):
+    """A Row LSTM or Diagonal BiLSTM layer with the 1 x 1 projection back to 2h features."""
+    layer = RowLSTM if arch == "row_lstm" else DiagonalBiLSTM
+    x = layer(hidden, color_channels=color_channels, name=f"{arch}{index}")(x)
+    return MaskedConv2D(2 * hidden, 1, "B", color_channels, name=f"{arch}{index}_project")(x)
+
+
+def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None, residual=True,
+                skip=False, head_units=None):
+    """Build a PixelCNN or PixelRNN that maps integer images to per-channel logits.
+
+    Args:
+        arch: "pixelcnn", "row_lstm" or "diagonal_bilstm".
+        image_shape: (height, width, channels) with 1 or 3 channels.
+        num_levels: discrete values per channel; 2 gives a Bernoulli (sigmoid) head, more a softmax.
+        num_layers: residual blocks (PixelCNN) or recurrent layers (PixelRNN) between the 7 x 7
+            mask-A convolution and the output head. Default 12.
+        hidden: h; the residual stream has 2h features. Default 128.
+        residual: add each block's output to its input (else the block's output replaces it).
+        skip: feed the sum of every block's output to the head instead of the last block's.
+        head_units: features of the first 1 x 1 head convolution. Default 2h.
+
+    Returns:
+        A `keras.Model` named `arch` taking int32 images (batch, H, W, C) with values in
+        [0, num_levels) and returning logits (batch, H, W, C, num_levels), or Bernoulli logits
+        (batch, H, W, C) when num_levels == 2.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"Expected arch to be one of {ARCHS}. Received arch={arch!r}.")
+    _check_image_shape(image_shape)
+    num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
+    hidden = DEFAULT_SIZE["hidden"] if hidden is None else hidden
+    head_units = 2 * hidden if head_units is None else head_units
+    for name, value in (("num_levels", num_levels), ("num_layers", num_layers), ("hidden", hidden),
+                        ("head_units", head_units)):
+        _check_positive_int(name, value)
+    if num_levels < 2:
+        raise ValueError(f"Expected num_levels >= 2. Received num_levels={num_levels}.")
+    height, width, channels = image_shape
+    if arch == "diagonal_bilstm" and width < height:
+        raise ValueError(f"diagonal_bilstm needs width >= height. Received image_shape={tuple(image_shape)}.")
+
+    images = keras.Input(shape=tuple(image_shape), dtype="int32", name="images")
+    x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_pixels")(images)
+    x = MaskedConv2D(2 * hidden, 7, "A", channels, name="input_conv")(x)
+    skips = []
+    for index in range(num_layers):
+        if arch == "pixelcnn":
+            out = _pixelcnn_block(x, hidden, channels, index)
+        else:
+            out = _recurrent_block(x, arch, hidden, channels, index)
+        skips.append(out)
+        x = keras.layers.Add(name=f"residual{index}")([x, out]) if residual else out
+    if skip:
+        x = keras.layers.Add(name="skip_sum")(skips) if num_layers > 1 else skips[0]
+    levels_out = 1 if num_levels == 2 else num_levels
+    for units, part in ((head_units, "head_hidden"), (channels * levels_out, "head_logits")):
+        x = keras.layers.ReLU(name=f"{part}_relu")(x)
+        x = MaskedConv2D(units, 1, "B", channels, name=part)(x)
+    logits_shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
+    logits = keras.layers.Reshape(logits_shape, name="logits")(x)
+    return keras.Model(images, logits, name=arch)
