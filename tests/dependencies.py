@@ -17,7 +17,7 @@ def dependency_map(fn, input_shape, color_channels, out_blocks=1, in_groups=None
 
     Args:
         fn: maps a float tensor (samples,) + input_shape to an output (samples, H, W, F_out) or
-            (samples, H, W, C, L) (logits; the last axis is folded into the channel's group).
+            logits (samples, H, W, C, L), whose channel c is group c.
         input_shape: (H, W, F_in).
         color_channels: number of colour groups.
         out_blocks: blocks of the output features (4 for LSTM gates).
@@ -26,16 +26,13 @@ def dependency_map(fn, input_shape, color_channels, out_blocks=1, in_groups=None
     x = tf.Variable(np.random.default_rng(0).uniform(-1, 1, (samples,) + tuple(input_shape)).astype("float32"))
     with tf.GradientTape() as tape:
         y = fn(x)
+        if len(y.shape) == 5:  # logits: fold the levels of channel c with random weights
+            y = tf.reduce_sum(y * np.random.default_rng(1).normal(size=y.shape[-1]).astype("float32"), -1)
+            out_groups = np.arange(y.shape[-1]) if out_groups is None else out_groups
         y_summed = tf.reduce_sum(y, axis=0)  # images are independent: d y_sum / d x[b] = d y[b] / d x[b]
-    y_shape = y.shape
-    jacobian = np.abs(tape.jacobian(y_summed, x).numpy()).max(axis=len(y_shape) - 1)
-    jacobian = jacobian.reshape(y_shape[1], y_shape[2], -1, *input_shape)
-    out_features = jacobian.shape[2]
+    jacobian = np.abs(tape.jacobian(y_summed, x).numpy()).max(axis=3)
     if out_groups is None:
-        if len(y_shape) == 5:  # logits: every level of channel c belongs to group c
-            out_groups = np.repeat(np.arange(y_shape[3]), y_shape[4])
-        else:
-            out_groups = feature_groups(out_features, color_channels, out_blocks)
+        out_groups = feature_groups(y.shape[-1], color_channels, out_blocks)
     if in_groups is None:
         in_groups = feature_groups(input_shape[2], color_channels)
     depends = np.zeros(jacobian.shape[:2] + (color_channels,) + tuple(input_shape[:2]) + (color_channels,), bool)
