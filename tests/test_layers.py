@@ -53,8 +53,8 @@ def test_diagonal_bilstm_matches_reference():
         hidden = np.zeros((batch, height + 1, width + 2, 3))
         for row in range(1, height + 1):
             for col in (range(1, width + 1) if step == -1 else range(width, 0, -1)):
-                previous = np.concatenate([hidden[:, row - 1, col], hidden[:, row, col + step]], -1)
-                gates = input_gates[:, row - 1, col - 1] + previous @ kernel
+                above, beside = hidden[:, row - 1, col], hidden[:, row, col + step]
+                gates = input_gates[:, row - 1, col - 1] + above @ kernel[0] + beside @ kernel[1]
                 cell[:, row, col], hidden[:, row, col] = _lstm(gates, cell[:, row, col + step])
         directions.append(hidden[:, 1:, 1:-1])
     left, right = directions

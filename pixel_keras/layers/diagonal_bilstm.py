@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import check_units, lstm_update
+from pixel_keras.layers.lstm_cell import check_units, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.skew import Skew, Unskew
 
@@ -44,10 +44,11 @@ class DiagonalBiLSTM(keras.layers.Layer):
     def build(self, input_shape):
         for conv in self.input_to_state:
             conv.build(input_shape)
-        # Rows [0, h) act on the state of the pixel above, rows [h, 2h) on the pixel to the left.
+        # A 2 x 1 convolution down the previous skewed column: tap 0 reads the pixel above, tap 1
+        # the pixel to the left.
         self.state_to_state = [
             self.add_weight(
-                name=f"state_to_state_{direction}", shape=(2 * self.units, 4 * self.units),
+                name=f"state_to_state_{direction}", shape=(2, self.units, 4 * self.units),
                 initializer=self.kernel_initializer,
             )
             for direction in ("left", "right")
@@ -59,14 +60,13 @@ class DiagonalBiLSTM(keras.layers.Layer):
         columns = ops.transpose(skewed, (2, 0, 1, 3))  # (2W-1 for square, B, H, 4h)
         zeros = ops.zeros((ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
 
-        def step(state, column_gates):
-            cell, hidden = state
-            above = ops.pad(hidden[:, :-1], ((0, 0), (1, 0), (0, 0)))
-            gates = column_gates + ops.matmul(ops.concatenate([above, hidden], axis=-1), state_to_state)
-            new_state = lstm_update(gates, cell)
-            return new_state, new_state
+        def step_gates(hidden_previous, column_gates):
+            # Row r of the previous skewed column holds the pixel to the left, row r - 1 the pixel
+            # above: pad one row on top (the past side) so the 2 x 1 convolution never looks below.
+            padded = ops.pad(hidden_previous, ((0, 0), (1, 0), (0, 0)))
+            return column_gates + ops.conv(padded, state_to_state, padding="valid")
 
-        _, (_, hidden_columns) = ops.scan(step, (zeros, zeros), columns)
+        hidden_columns = lstm_scan(step_gates, zeros, columns)
         return self.unskew(ops.transpose(hidden_columns, (1, 2, 0, 3)))
 
     def call(self, inputs):

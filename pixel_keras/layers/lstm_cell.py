@@ -1,5 +1,6 @@
-"""The LSTM cell update shared by `RowLSTM` and `DiagonalBiLSTM`."""
+"""The LSTM cell update and the scan shared by `RowLSTM` and `DiagonalBiLSTM`."""
 
+import tensorflow as tf
 from keras import ops
 
 
@@ -26,3 +27,23 @@ def check_units(units, color_channels):
         raise ValueError(
             f"Expected units to be an integer >= color_channels={color_channels}. Received units={units!r}."
         )
+
+
+def lstm_scan(step_gates, initial, inputs):
+    """Run an LSTM along the first axis of `inputs`; returns the stacked hidden states.
+
+    `tf.scan` rather than `keras.ops.scan`: the TensorFlow backend's `ops.scan` builds a while loop
+    without `maximum_iterations`, whose gradient XLA (`jit_compile=True`) refuses to compile.
+
+    Args:
+        step_gates: function (previous hidden state, inputs[t]) -> gate pre-activations at step t.
+        initial: zero state, the shape of one step's hidden state.
+        inputs: tensor scanned over its first axis.
+    """
+
+    def step(state, step_inputs):
+        cell, hidden = state
+        return lstm_update(step_gates(hidden, step_inputs), cell)
+
+    _, hidden = tf.scan(step, inputs, initializer=(initial, initial))
+    return hidden

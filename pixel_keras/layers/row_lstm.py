@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import check_units, lstm_update
+from pixel_keras.layers.lstm_cell import check_units, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 
 
@@ -50,13 +50,10 @@ class RowLSTM(keras.layers.Layer):
         batch, width = ops.shape(inputs)[0], ops.shape(inputs)[2]
         zeros = ops.zeros((batch, width, self.units), dtype=self.compute_dtype)
 
-        def step(state, row_gates):
-            cell, hidden = state
-            gates = row_gates + ops.conv(hidden, self.state_to_state, padding="same")
-            new_state = lstm_update(gates, cell)
-            return new_state, new_state
+        def step_gates(hidden_above, row_gates):
+            return row_gates + ops.conv(hidden_above, self.state_to_state, padding="same")
 
-        _, (_, hidden_rows) = ops.scan(step, (zeros, zeros), input_gates)
+        hidden_rows = lstm_scan(step_gates, zeros, input_gates)
         return ops.transpose(hidden_rows, (1, 0, 2, 3))
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,93 @@
+"""Models: exact normalisation, .keras round trips, input validation, XLA compilation."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import logsumexp
+
+import pixel_keras as pk
+
+
+def _all_images(image_shape, num_levels):
+    values = itertools.product(range(num_levels), repeat=int(np.prod(image_shape)))
+    return np.array(list(values), dtype=np.int32).reshape((-1,) + image_shape)
+
+
+@pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 1), 2), ((2, 2, 1), 4), ((1, 2, 3), 4)])
+@pytest.mark.parametrize("arch", pk.ARCHS)
+def test_probabilities_of_all_images_sum_to_one(arch, image_shape, num_levels):
+    model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6)
+    log_probs = pk.log_prob(model, _all_images(image_shape, num_levels), batch_size=4096)
+    assert abs(logsumexp(log_probs.astype(np.float64))) < 1e-4
+
+
+def test_a_leaky_model_is_not_normalised():
+    """The normalisation check has teeth: letting a pixel see itself (mask B first) breaks it."""
+    images = keras.Input((2, 2, 1), dtype="int32")
+    x = keras.layers.Rescaling(2 / 3, offset=-1)(images)
+    x = pk.layers.MaskedConv2D(8, 3, "B")(x)
+    x = pk.layers.MaskedConv2D(4, 1, "B")(keras.layers.ReLU()(x))
+    model = keras.Model(images, keras.layers.Reshape((2, 2, 1, 4))(x))
+    log_probs = pk.log_prob(model, _all_images((2, 2, 1), 4))
+    assert abs(logsumexp(log_probs.astype(np.float64))) > 1e-2
+
+
+@pytest.mark.parametrize("arch", pk.ARCHS)
+def test_model_round_trips_through_keras_file(arch, tmp_path):
+    model = pk.build_model(arch, (4, 4, 3), 8, num_layers=2, hidden=6, skip=True)
+    images = np.random.default_rng(0).integers(0, 8, (3, 4, 4, 3))
+    path = tmp_path / f"{arch}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(pk.log_prob(loaded, images), pk.log_prob(model, images))
+    np.testing.assert_allclose(pk.bits_per_dim(loaded, images), -pk.log_prob(model, images) / (48 * np.log(2)),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("arch", pk.ARCHS)
+def test_model_compiles_with_xla(arch):
+    model = pk.build_model(arch, (4, 4, 1), 4, num_layers=1, hidden=4)
+    images = np.random.default_rng(0).integers(0, 4, (2, 4, 4, 1)).astype(np.int32)
+    compiled = tf.function(lambda x: model(x), jit_compile=True)
+    np.testing.assert_allclose(compiled(images).numpy(), model(images).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("images,message", [
+    (np.zeros((2, 4, 4, 1), np.float32), "dtype float32"),
+    (np.full((2, 4, 4, 1), 4), r"values in \[0, 3\]. Received values in \[4, 4\]"),
+    (np.full((2, 4, 4, 1), -1), r"values in \[-1, -1\]"),
+    (np.zeros((2, 4, 4, 3), np.int32), r"shape \(2, 4, 4, 3\)"),
+    (np.zeros((4, 4, 1), np.int32), "rank 4"),
+])
+def test_bad_images_raise_value_error_naming_the_problem(images, message):
+    model = pk.build_model("pixelcnn", (4, 4, 1), 4, num_layers=1, hidden=2)
+    for fn in (pk.log_prob, pk.bits_per_dim):
+        with pytest.raises(ValueError, match=message):
+            fn(model, images)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(arch="pixel_cnn"), "arch"),
+    (dict(image_shape=(4, 4, 2)), "channels"),
+    (dict(image_shape=(4, 4)), "image_shape"),
+    (dict(num_levels=1), "num_levels"),
+    (dict(hidden=0), "hidden"),
+    (dict(arch="diagonal_bilstm", image_shape=(5, 4, 1)), "width >= height"),
+])
+def test_bad_model_arguments(kwargs, message):
+    arguments = dict(arch="pixelcnn", image_shape=(4, 4, 1)) | kwargs
+    with pytest.raises(ValueError, match=message):
+        pk.build_model(**arguments)
+
+
+def test_paper_default_sizes():
+    """15-layer PixelCNN (first + 12 blocks + 2 head convolutions), 12-layer PixelRNNs, h = 128."""
+    model = pk.build_model("pixelcnn", (8, 8, 1), 256)
+    convs = [layer for layer in model.layers if isinstance(layer, pk.layers.MaskedConv2D)]
+    assert len(convs) == 1 + 12 * 3 + 2 and convs[0].filters == 256 and convs[0].kernel_size == (7, 7)
+    rnn = pk.build_model("row_lstm", (8, 8, 1), 256)
+    assert sum(isinstance(layer, pk.layers.RowLSTM) for layer in rnn.layers) == 12
+    assert rnn.get_layer("row_lstm0").units == 128
