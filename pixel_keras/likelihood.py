@@ -103,5 +103,26 @@ class NegativeLogLikelihood(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
-        nats = -log_prob_from_logits(y_pred, ops.cast(ops.round(y_true), "int32"))
-        return bits_per_dim_from_nats(nats, y_pred.shape[1:4])
+        return nll_bits_per_dim(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+def nll_nats_per_image(y_true, y_pred):
+    """Per-image negative log-likelihood in nats from integer images and logits."""
+    return -log_prob_from_logits(y_pred, ops.cast(ops.round(y_true), "int32"))
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+def nll_bits_per_dim(y_true, y_pred):
+    """Per-image negative log-likelihood in bits per dimension from integer images and logits."""
+    return bits_per_dim_from_nats(nll_nats_per_image(y_true, y_pred), y_pred.shape[1:4])
+
+
+def nats_per_image_metric():
+    """Metric: negative log-likelihood in nats per image (the paper's unit for binarized MNIST)."""
+    return keras.metrics.MeanMetricWrapper(nll_nats_per_image, name="nats_per_image")
+
+
+def bits_per_dim_metric():
+    """Metric: negative log-likelihood in bits per dimension (the paper's unit for 256-level images)."""
+    return keras.metrics.MeanMetricWrapper(nll_bits_per_dim, name="bits_per_dim")

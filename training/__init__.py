@@ -1,0 +1,1 @@
+"""The pixel_keras training application: `python -m training.run`, `.evaluate`, `.sample`."""

@@ -1,0 +1,47 @@
+"""The tf.distribute strategy a run trains under."""
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def cluster_workers():
+    """Number of workers TF_CONFIG names (0 when it is unset)."""
+    return len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []))
+
+
+def make_strategy(devices=None):
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else MirroredStrategy.
+
+    Must run before TensorFlow creates its devices: with no GPU and `devices` > 1, the CPU is split
+    into that many logical devices so that data parallelism can be run (and tested) on a CPU.
+
+    Args:
+        devices: local replicas; default all GPUs, or one CPU where there is none.
+    """
+    if cluster_workers() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    if devices is not None and devices < 1:
+        raise ValueError(f"Expected --devices >= 1. Received {devices}.")
+    if gpus:
+        if devices is not None and devices > len(gpus):
+            raise ValueError(f"--devices {devices} asked for, but only {len(gpus)} GPU(s) found.")
+        names = [f"/gpu:{index}" for index in range(devices or len(gpus))]
+    else:
+        devices = devices or 1
+        if devices > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+        names = [f"/cpu:{index}" for index in range(devices)]
+    return tf.distribute.MirroredStrategy(names)
+
+
+def is_chief(strategy):
+    """Whether this process writes the run directory (always, except for non-chief workers)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
