@@ -32,7 +32,7 @@ class Splits:
     test: tf.data.Dataset
     image_shape: tuple
     num_levels: int
-    sizes: dict
+    sizes: dict  # images per split; None where the source does not say
 
 
 def load_digits(test_fraction=0.2, seed=0):
@@ -84,7 +84,7 @@ def _binarize(images, seed):
     return (np.random.default_rng(seed).random(images.shape) < probabilities).astype(np.uint8)
 
 
-def _load_image_file(path, image_size, channels):
+def load_image_file(path, image_size, channels):
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -108,7 +108,7 @@ def _folder_arrays(folder, image_size, channels, seed):
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < 3:
         raise DataError(f"Image folder {folder} has {len(paths)} PNG/JPEG images; at least 3 are needed.")
-    images = np.stack([_load_image_file(p, image_size, channels) for p in paths])
+    images = np.stack([load_image_file(p, image_size, channels) for p in paths])
     order = np.random.default_rng(seed).permutation(len(images))
     num_test = max(1, len(images) // 10)
     return images[order[num_test:]], images[order[:num_test]]
@@ -142,8 +142,9 @@ def _tfds_splits(name, data_dir):
         raise DataError(f"TFDS dataset {name!r} is not available: {str(error).splitlines()[0]}") from None
     if "image" not in builder.info.features:
         raise DataError(f"TFDS dataset {name!r} has no 'image' feature.")
-    test_split = "test" if "test" in builder.info.splits else "validation"
-    if test_split not in builder.info.splits:
+    known_splits = builder.info.splits  # empty when TFDS has no metadata (e.g. generated test data)
+    test_split = "test" if "test" in known_splits or not known_splits else "validation"
+    if known_splits and test_split not in known_splits:
         raise DataError(f"TFDS dataset {name!r} has no test or validation split.")
     validation_percent = int(VALIDATION_FRACTION * 100)
     split_names = {
@@ -158,7 +159,7 @@ def _tfds_splits(name, data_dir):
     image_shape = tuple(builder.info.features["image"].shape)
     if None in image_shape:
         raise DataError(f"TFDS dataset {name!r} has images of varying size {image_shape}; use folder:PATH instead.")
-    sizes = {key: builder.info.splits[split].num_examples for key, split in split_names.items()}
+    sizes = {key: known_splits[split].num_examples if known_splits else None for key, split in split_names.items()}
     return Splits(name, datasets["train"], datasets["validation"], datasets["test"], image_shape, 256, sizes)
 
 

@@ -116,13 +116,3 @@ def nll_nats_per_image(y_true, y_pred):
 def nll_bits_per_dim(y_true, y_pred):
     """Per-image negative log-likelihood in bits per dimension from integer images and logits."""
     return bits_per_dim_from_nats(nll_nats_per_image(y_true, y_pred), y_pred.shape[1:4])
-
-
-def nats_per_image_metric():
-    """Metric: negative log-likelihood in nats per image (the paper's unit for binarized MNIST)."""
-    return keras.metrics.MeanMetricWrapper(nll_nats_per_image, name="nats_per_image")
-
-
-def bits_per_dim_metric():
-    """Metric: negative log-likelihood in bits per dimension (the paper's unit for 256-level images)."""
-    return keras.metrics.MeanMetricWrapper(nll_bits_per_dim, name="bits_per_dim")

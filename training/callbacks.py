@@ -1,5 +1,6 @@
 """Training callbacks: throughput and one-line epoch summaries, a time budget, sample galleries."""
 
+import math
 import pathlib
 import time
 
@@ -12,12 +13,15 @@ from pixel_keras.sampling import Sampler
 
 
 class EpochSummary(keras.callbacks.Callback):
-    """Adds `images_per_second` (training only) and `learning_rate` to the epoch logs, so that the
-    TensorBoard callback after it records them, and prints one line per epoch."""
+    """Adds `images_per_second` (training only), `learning_rate`, and the loss (bits/dim) restated
+    as `bits_per_dim` and `nats_per_image` (for training and validation) to the epoch logs, so that
+    the TensorBoard callback after it records them; prints one line per epoch. Deriving the units
+    from the loss costs nothing, where metrics would recompute the softmax over all levels."""
 
-    def __init__(self, global_batch, print_fn=print):
+    def __init__(self, global_batch, image_shape, print_fn=print):
         super().__init__()
         self.global_batch = global_batch
+        self.nats_per_bit_dim = float(np.prod(image_shape)) * math.log(2.0)
         self.print_fn = print_fn
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -34,6 +38,10 @@ class EpochSummary(keras.callbacks.Callback):
         train_seconds = (self._train_end or time.perf_counter()) - self._start
         logs["images_per_second"] = self._steps * self.global_batch / max(train_seconds, 1e-9)
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for prefix in ("", "val_"):
+            if f"{prefix}loss" in logs:
+                logs[f"{prefix}bits_per_dim"] = logs[f"{prefix}loss"]
+                logs[f"{prefix}nats_per_image"] = logs[f"{prefix}loss"] * self.nats_per_bit_dim
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         validation = f", validation {logs['val_loss']:.4f}" if "val_loss" in logs else ""
         self.print_fn(

@@ -42,16 +42,16 @@ class RunCheckpoints:
                 unreadable (never a silent restart from step 0).
         """
         latest = self.manager.latest_checkpoint
-        if latest is None:
-            if (self.directory / "checkpoint").exists():
-                raise RunError(
-                    f"{self.directory} lists checkpoints but their files are missing; "
-                    "restore them or start over with a new --run-dir."
-                )
+        if latest is None and not (self.directory / "checkpoint").exists():
             return 0
+        if latest is None or not pathlib.Path(latest + ".index").exists():
+            raise RunError(
+                f"{self.directory} lists checkpoint {latest} but its files are missing; "
+                "restore them or start over with a new --run-dir."
+            )
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as error:
+        except Exception as error:  # the reader raises OpError, IndexError, AssertionError, ...
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunError(
                 f"checkpoint {latest} cannot be read ({first_line}); "

@@ -15,6 +15,10 @@ def run_cli(main, argv=None):
     (set PIXEL_KERAS_TRACEBACK=1 to see the traceback instead)."""
     from pixel_keras.data import DataError
 
+    if os.environ.get("PIXEL_KERAS_TRACEBACK"):
+        import keras
+
+        keras.config.disable_traceback_filtering()
     try:
         return main(argv)
     except (RunError, DataError, ValueError) as error:

@@ -21,7 +21,7 @@ def make_strategy(devices=None):
         devices: local replicas; default all GPUs, or one CPU where there is none.
     """
     if cluster_workers() > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _reducing_nests(tf.distribute.MultiWorkerMirroredStrategy())
     gpus = tf.config.list_physical_devices("GPU")
     if devices is not None and devices < 1:
         raise ValueError(f"Expected --devices >= 1. Received {devices}.")
@@ -45,3 +45,22 @@ def is_chief(strategy):
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
                                              and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _reducing_nests(strategy):
+    """Work around two Keras 3.15 `fit` calls that MultiWorkerMirroredStrategy's `reduce` rejects:
+    the first (images, images) batch reduced as one nest, and scalar logs reduced along axis 0.
+    Each value of a nest is reduced on its own, and scalars across workers only.
+    """
+    reduce_one = strategy.reduce
+
+    def reduce_item(reduce_op, item, axis):
+        if axis is not None and strategy.experimental_local_results(item)[0].shape.rank == 0:
+            axis = None
+        return reduce_one(reduce_op, item, axis)
+
+    def reduce(reduce_op, value, axis=None):
+        return tf.nest.map_structure(lambda item: reduce_item(reduce_op, item, axis), value)
+
+    strategy.reduce = reduce
+    return strategy

@@ -43,7 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16, help="global batch (split across replicas); paper: 16")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="RMSProp learning rate")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of --steps-per-epoch steps")
-    parser.add_argument("--steps-per-epoch", type=int, default=500,
+    parser.add_argument("--steps-per-epoch", type=int, default=1000,
                         help="steps between validations, checkpoints and galleries")
     parser.add_argument("--steps", type=int, default=None, help="total steps (overrides --epochs)")
     parser.add_argument("--max-minutes", type=float, default=20.0,
@@ -104,7 +104,7 @@ def make_pipelines(splits, args, step, options):
         return images, images
 
     train = (splits.train.map(lambda x: tf.cast(x, tf.int32)).cache()
-             .shuffle(min(splits.sizes["train"], 60000), seed=args.seed, reshuffle_each_iteration=True)
+             .shuffle(min(splits.sizes["train"] or 60000, 60000), seed=args.seed, reshuffle_each_iteration=True)
              .repeat().batch(args.batch_size, drop_remainder=True).skip(step)
              .map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE).with_options(options))
     validation = (splits.validation.take(args.validation_images).batch(args.eval_batch_size).map(as_pairs)
@@ -132,9 +132,9 @@ def main(argv=None):
     run_dir = pathlib.Path(args.run_dir)
     if not chief:  # other workers take part in every collective but write to their own folder
         run_dir = run_dir / f"worker-{strategy.cluster_resolver.task_id}"
-    check_run_config(args.run_dir, args, write=chief)
     keras.utils.set_random_seed(args.seed)
     splits = load_dataset(args.dataset, args.data_dir, args.image_size, args.channels, args.seed)
+    check_run_config(args.run_dir, args, write=chief)
     jit_compile = {"auto": default_jit_compile(), "on": True, "off": False}[args.jit_compile]
 
     with strategy.scope():
@@ -143,7 +143,6 @@ def main(argv=None):
         model.compile(
             optimizer=keras.optimizers.RMSprop(args.learning_rate),
             loss=pk.NegativeLogLikelihood(),
-            metrics=[pk.likelihood.bits_per_dim_metric(), pk.likelihood.nats_per_image_metric()],
             jit_compile=jit_compile,
         )
         checkpoints = RunCheckpoints(model, run_dir)
@@ -166,7 +165,7 @@ def main(argv=None):
         keras.callbacks.TerminateOnNaN(),
         budget,
         SaveCheckpoints(checkpoints, args.checkpoint_every),
-        EpochSummary(args.batch_size),
+        EpochSummary(args.batch_size, splits.image_shape),
         gallery,
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=True),
     ]

@@ -1,0 +1,176 @@
+"""The training application end to end: a tiny run, resume after SIGKILL, errors, distribution."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from training import run as training_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--dataset", "digits", "--layers", "1", "--hidden", "8", "--batch-size", "16"]
+
+
+def _python(args, env=None, timeout=300):
+    """Run `python args...` from the repository root; returns the CompletedProcess."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    return subprocess.run([sys.executable] + args, cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _tensor_values(log_dir, tag):
+    events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    return [event for event in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
+
+
+def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    training_run.main(["--arch", "pixelcnn", *TINY, "--steps", "60", "--steps-per-epoch", "20",
+                       "--gallery-size", "2", "--run-dir", str(run_dir)])
+    out = capsys.readouterr().out
+    assert "test NLL on 359 digits test images" in out and "bits/dim" in out
+    assert f"tensorboard --logdir {run_dir / 'logs'}" in out
+    assert (run_dir / "best.keras").exists() and (run_dir / "gallery" / "samples.png").exists()
+    assert (run_dir / "checkpoints" / "ckpt-60.index").exists()
+    losses = [float(np.asarray(event.tensor_proto.float_val or [0])[0]) if event.tensor_proto.float_val
+              else float(np.frombuffer(event.tensor_proto.tensor_content, np.float32)[0])
+              for event in _tensor_values(run_dir / "logs" / "train", "epoch_loss")]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    for tag in ("epoch_bits_per_dim", "epoch_images_per_second", "epoch_learning_rate"):
+        assert _tensor_values(run_dir / "logs" / "train", tag), tag
+    assert _tensor_values(run_dir / "logs" / "validation", "epoch_loss")
+    for tag in ("samples", "completions"):
+        assert len(_tensor_values(run_dir / "logs" / "gallery", tag)) == 4, tag  # 3 epochs + final
+    evaluation = _python(["-m", "training.evaluate", "--run-dir", str(run_dir)])
+    assert evaluation.returncode == 0 and "test NLL on 359 digits test images" in evaluation.stdout
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "600",
+               "--steps-per-epoch", "200", "--checkpoint-every", "10", "--gallery-every", "0",
+               "--run-dir", str(run_dir)]
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list((run_dir / "checkpoints").glob("ckpt-3*.index")) and time.time() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    assert 0 < saved < 600
+    resumed = _python(command[1:], timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming at step {saved}" in resumed.stdout
+    assert "training finished: 600 steps" in resumed.stdout
+
+
+def test_resume_refuses_other_settings_and_unreadable_checkpoints(tmp_path):
+    run_dir = tmp_path / "run"
+    base = ["-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "10", "--gallery-every", "0",
+            "--run-dir", str(run_dir)]
+    assert _python(base).returncode == 0
+    other = _python(base[:-2] + ["--hidden", "4", "--run-dir", str(run_dir)])
+    assert other.returncode != 0 and "other settings" in other.stderr and "Traceback" not in other.stderr
+    for data in (run_dir / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"corrupt")
+    corrupt = _python(base)
+    assert corrupt.returncode != 0 and "cannot be read" in corrupt.stderr and "Traceback" not in corrupt.stderr
+    for data in (run_dir / "checkpoints").glob("ckpt-*"):
+        data.unlink()
+    missing = _python(base)
+    assert missing.returncode != 0 and "files are missing" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _error_of(run_dir, args, env=None):
+    result = _python(["-m", "training.run", "--arch", "pixelcnn", "--steps", "1", "--run-dir", str(run_dir), *args],
+                     env=env)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    return errors[0]
+
+
+def test_bad_input_gives_one_line_errors(tmp_path):
+    from PIL import Image
+
+    assert "unknown --arch 'pixel_cnn'" in _error_of(tmp_path / "run", ["--arch", "pixel_cnn"])
+    assert "'no_such_dataset'" in _error_of(tmp_path / "run", ["--dataset", "no_such_dataset", "--data-dir", str(tmp_path / "tfds")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "0 PNG/JPEG images" in _error_of(tmp_path / "run", ["--dataset", f"folder:{empty}"])
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((6, 6, 3), index * 40, np.uint8)).save(folder / f"{index}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    assert "broken.png" in _error_of(tmp_path / "run", ["--dataset", f"folder:{folder}"])
+    missing = _error_of(tmp_path / "run", ["--data-dir", str(tmp_path / "tfds")],
+                        env={"PIXEL_KERAS_FASHION_MNIST_DIR": str(tmp_path / "nowhere")})
+    assert "Fashion-MNIST not found" in missing and "apt-get install dataset-fashion-mnist" in missing
+
+
+_FIRST_STEPS = """
+import sys
+from training.distribution import make_strategy
+strategy = make_strategy(int(sys.argv[1]))
+import keras, numpy as np, pixel_keras as pk
+keras.utils.set_random_seed(0)
+images = np.random.default_rng(0).integers(0, 4, (8, 4, 4, 1)).astype(np.int32)
+with strategy.scope():
+    model = pk.build_model("pixelcnn", (4, 4, 1), 4, num_layers=1, hidden=4)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-2), loss=pk.NegativeLogLikelihood())
+losses = [float(model.train_on_batch(images, images)) for _ in range(3)]
+print("replicas", strategy.num_replicas_in_sync, "losses", *losses)
+"""
+
+
+def test_two_cpu_replicas_give_the_same_losses_as_one():
+    results = {}
+    for devices in (1, 2):
+        result = _python(["-c", _FIRST_STEPS, str(devices)])
+        assert result.returncode == 0, result.stderr[-2000:]
+        words = result.stdout.split()
+        assert int(words[1]) == devices
+        results[devices] = np.array(words[3:], float)
+    np.testing.assert_allclose(results[2], results[1], atol=1e-5)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_run_on_localhost(tmp_path):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    command = [sys.executable, "-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "4",
+               "--steps-per-epoch", "2", "--gallery-every", "0", "--validation-images", "32",
+               "--run-dir", str(tmp_path / "run")]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2",
+                           TF_CONFIG=json.dumps(tf_config))
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    assert "2 replica(s)" in outputs[0][0] and "training finished: 4 steps" in outputs[0][0]
+    assert "test NLL" in outputs[0][0]
+    assert (tmp_path / "run" / "best.keras").exists()

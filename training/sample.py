@@ -1,0 +1,115 @@
+"""Draw samples or complete images with a trained model and write a PNG grid.
+
+    python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist --num 16 --out samples.png
+    python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist/best.keras --complete test --out c.png
+    python -m training.sample --checkpoint model.keras --complete photo.png --out c.png
+
+--complete takes an image file, a split of the run's dataset (train, validation, test), or
+DATASET:SPLIT; the bottom half of each image is hidden and filled in (the paper's occlusion).
+"""
+
+import argparse
+import json
+import pathlib
+
+from training.cli import RunError, run_cli
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_model_file(checkpoint):
+    """(model, run config or None) from a .keras file or a run directory (its best.keras)."""
+    import keras
+
+    path = pathlib.Path(checkpoint)
+    config = None
+    if path.is_dir():
+        if (path / "run.json").exists():
+            config = json.loads((path / "run.json").read_text())
+        path = path / "best.keras"
+    if not path.exists():
+        raise RunError(f"no model at {path}: give a .keras file or a run directory with best.keras")
+    try:
+        return keras.models.load_model(path), config
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise RunError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
+
+
+def images_to_complete(source, count, image_shape, config):
+    """Up to `count` integer images from an image file, a split of the run's dataset, or DATASET:SPLIT."""
+    import numpy as np
+
+    from pixel_keras.data import load_image_file, load_dataset
+
+    if pathlib.Path(source).suffix.lower() in IMAGE_SUFFIXES:
+        if image_shape[0] != image_shape[1]:
+            raise RunError(f"image files are cropped square; the model takes {image_shape}")
+        return load_image_file(source, image_shape[0], image_shape[2])[None].astype(np.int32)
+    dataset, _, split = source.rpartition(":")
+    if not dataset:
+        if config is None:
+            raise RunError(f"--complete {source}: name the dataset (DATASET:{source}) or give a run directory")
+        dataset = config["dataset"]
+    if split not in ("train", "validation", "test"):
+        raise RunError(f"--complete: unknown split {split!r}; expected train, validation or test")
+    options = config if config and config["dataset"] == dataset else {"data_dir": None, "image_size": image_shape[0],
+                                                                       "channels": image_shape[2], "seed": 0}
+    splits = load_dataset(dataset, options["data_dir"], options["image_size"], options["channels"], options["seed"])
+    if splits.image_shape != tuple(image_shape):
+        raise RunError(f"{dataset} has images of shape {splits.image_shape}; the model takes {image_shape}")
+    return np.stack(list(getattr(splits, split).take(count).as_numpy_iterator())).astype(np.int32)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training.sample", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a .keras model file or a run directory")
+    parser.add_argument("--num", type=int, default=16, help="images to draw (or complete)")
+    parser.add_argument("--out", default="samples.png", help="PNG file to write")
+    parser.add_argument("--complete", default=None, help="image file, SPLIT or DATASET:SPLIT to complete")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=16, help="images per sampling loop call")
+    args = parser.parse_args(argv)
+    if args.num < 1 or args.batch_size < 1:
+        raise RunError(f"--num and --batch-size must be >= 1; received {args.num} and {args.batch_size}")
+    if not args.temperature > 0:
+        raise RunError(f"--temperature must be positive; received {args.temperature}")
+
+    import keras
+    import numpy as np
+
+    from pixel_keras.gallery import image_grid, write_png
+    from pixel_keras.sampling import Sampler
+
+    model, config = load_model_file(args.checkpoint)
+    sampler = Sampler(model)
+    height = sampler.image_shape[0]
+    originals = None
+    if args.complete:
+        originals = images_to_complete(args.complete, args.num, sampler.image_shape, config)
+    count = len(originals) if originals is not None else args.num
+    progress = keras.utils.Progbar(count, unit_name="image")
+    drawn = []
+    for start in range(0, count, args.batch_size):
+        size = min(args.batch_size, count - start)
+        if originals is None:
+            batch = sampler.sample(size, seed=args.seed + start, temperature=args.temperature)
+        else:
+            known = np.zeros((height,) + sampler.image_shape[1:2], bool)
+            known[: height // 2] = True
+            batch = sampler.complete(originals[start:start + size], known, seed=args.seed + start,
+                                     temperature=args.temperature)
+        drawn.append(batch)
+        progress.add(size)
+    images = np.concatenate(drawn)
+    if originals is None:
+        grid = image_grid(images, sampler.num_levels)
+    else:
+        grid = image_grid(np.concatenate([images, originals]), sampler.num_levels, columns=count)
+    write_png(args.out, grid)
+    print(f"wrote {args.out}: {count} {'completions (top row) and originals' if originals is not None else 'samples'}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
