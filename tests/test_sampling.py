@@ -92,3 +92,13 @@ def test_bad_sampling_requests(call, message):
     sampler = pk.Sampler(pk.build_model("pixelcnn", (3, 3, 1), 4, num_layers=1, hidden=2))
     with pytest.raises(ValueError, match=message):
         call(sampler)
+
+
+def test_loop_compiles_with_xla():
+    model = pk.build_model("row_lstm", (3, 3, 1), 4, num_layers=1, hidden=2)
+    images = np.random.default_rng(0).integers(0, 4, (2, 3, 3, 1))
+    known = np.zeros((3, 3), bool)
+    known[0] = True
+    completed = pk.Sampler(model, jit_compile=True).complete(images, known, seed=2)
+    np.testing.assert_array_equal(completed[:, 0], images[:, 0])
+    assert completed.min() >= 0 and completed.max() < 4

@@ -35,16 +35,18 @@ def load_model_file(checkpoint):
         raise RunError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
 
 
-def images_to_complete(source, count, image_shape, config):
-    """Up to `count` integer images from an image file, a split of the run's dataset, or DATASET:SPLIT."""
+def images_to_complete(source, count, image_shape, num_levels, config):
+    """Up to `count` integer images from an image file (8-bit values quantised to `num_levels`),
+    a split of the run's dataset, or DATASET:SPLIT."""
     import numpy as np
 
-    from pixel_keras.data import load_image_file, load_dataset
+    from pixel_keras.data import load_dataset, load_image_file
 
     if pathlib.Path(source).suffix.lower() in IMAGE_SUFFIXES:
         if image_shape[0] != image_shape[1]:
             raise RunError(f"image files are cropped square; the model takes {image_shape}")
-        return load_image_file(source, image_shape[0], image_shape[2])[None].astype(np.int32)
+        image = load_image_file(source, image_shape[0], image_shape[2])[None]
+        return np.round(image * ((num_levels - 1) / 255.0)).astype(np.int32)
     dataset, _, split = source.rpartition(":")
     if not dataset:
         if config is None:
@@ -87,7 +89,7 @@ def main(argv=None):
     height = sampler.image_shape[0]
     originals = None
     if args.complete:
-        originals = images_to_complete(args.complete, args.num, sampler.image_shape, config)
+        originals = images_to_complete(args.complete, args.num, sampler.image_shape, sampler.num_levels, config)
     count = len(originals) if originals is not None else args.num
     progress = keras.utils.Progbar(count, unit_name="image")
     drawn = []
