@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from training import run as training_run

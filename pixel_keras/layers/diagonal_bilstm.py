@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import check_units, lstm_scan
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.skew import Skew, Unskew
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class DiagonalBiLSTM(keras.layers.Layer):
+class DiagonalBiLSTM(CausalLSTMLayer):
     """Diagonal BiLSTM (van den Oord et al. 2016, Section 3.2).
 
     Each direction: a 1 x 1 input-to-state convolution with mask B, skew the map so that diagonals
@@ -26,11 +26,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
     """
 
     def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
-        super().__init__(**kwargs)
-        check_units(units, color_channels)
-        self.units = units
-        self.color_channels = color_channels
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        super().__init__(units, color_channels, kernel_initializer, **kwargs)
         self.skew = Skew(name="skew")
         self.unskew = Unskew(name="unskew")
         self.input_to_state = [
@@ -79,15 +75,3 @@ class DiagonalBiLSTM(keras.layers.Layer):
         right = ops.flip(right, axis=2)
         right_shifted_down = ops.pad(right[:, :-1], ((0, 0), (1, 0), (0, 0), (0, 0)))
         return left + right_shifted_down
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            color_channels=self.color_channels,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
-        return config

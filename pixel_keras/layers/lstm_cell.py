@@ -1,5 +1,6 @@
-"""The LSTM cell update and the scan shared by `RowLSTM` and `DiagonalBiLSTM`."""
+"""What `RowLSTM` and `DiagonalBiLSTM` share: the LSTM cell update, the scan, the base layer."""
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -21,14 +22,6 @@ def lstm_update(gates, cell):
     return cell, hidden
 
 
-def check_units(units, color_channels):
-    """Raise a ValueError unless `units` is a positive integer with a feature per colour group."""
-    if not isinstance(units, int) or units < color_channels:
-        raise ValueError(
-            f"Expected units to be an integer >= color_channels={color_channels}. Received units={units!r}."
-        )
-
-
 def lstm_scan(step_gates, initial, inputs):
     """Run an LSTM along the first axis of `inputs`; returns the stacked hidden states.
 
@@ -47,3 +40,36 @@ def lstm_scan(step_gates, initial, inputs):
 
     _, hidden = tf.scan(step, inputs, initializer=(initial, initial))
     return hidden
+
+
+class CausalLSTMLayer(keras.layers.Layer):
+    """Base of the PixelRNN layers: `units` hidden features per pixel, colour groups, initializer.
+
+    Args:
+        units: hidden features h per pixel (the layer outputs h features).
+        color_channels: colour groups of the image (1 grayscale, 3 RGB).
+        kernel_initializer: initializer of the layer's kernels.
+        **kwargs: base `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < color_channels:
+            raise ValueError(
+                f"Expected units to be an integer >= color_channels={color_channels}. Received units={units!r}."
+            )
+        self.units = units
+        self.color_channels = color_channels
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            color_channels=self.color_channels,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

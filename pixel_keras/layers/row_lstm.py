@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import check_units, lstm_scan
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class RowLSTM(keras.layers.Layer):
+class RowLSTM(CausalLSTMLayer):
     """Row LSTM (van den Oord et al. 2016, Section 3.1).
 
     The input-to-state map of every row is one k x 1 convolution along the row with mask B,
@@ -25,14 +25,10 @@ class RowLSTM(keras.layers.Layer):
     """
 
     def __init__(self, units, kernel_size=3, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
-        super().__init__(**kwargs)
-        check_units(units, color_channels)
+        super().__init__(units, color_channels, kernel_initializer, **kwargs)
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"Expected an odd positive integer kernel_size. Received kernel_size={kernel_size!r}.")
-        self.units = units
         self.kernel_size = kernel_size
-        self.color_channels = color_channels
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.input_to_state = MaskedConv2D(
             4 * units, (1, kernel_size), mask_type="B", color_channels=color_channels,
             output_blocks=4, kernel_initializer=self.kernel_initializer, name="input_to_state",
@@ -56,15 +52,5 @@ class RowLSTM(keras.layers.Layer):
         hidden_rows = lstm_scan(step_gates, zeros, input_gates)
         return ops.transpose(hidden_rows, (1, 0, 2, 3))
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            kernel_size=self.kernel_size,
-            color_channels=self.color_channels,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
-        return config
+        return {**super().get_config(), "kernel_size": self.kernel_size}
