@@ -51,14 +51,13 @@ class EpochSummary(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training (after the current step, then validate and save) once `minutes` have passed."""
+    """Stop training (after the current step, then validate and save) once `minutes` have passed
+    since the callback was made, across however many `fit` calls use it."""
 
     def __init__(self, minutes):
         super().__init__()
         self.seconds = minutes * 60.0
         self.exhausted = False
-
-    def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
