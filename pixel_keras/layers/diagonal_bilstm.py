@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import CausalLSTMLayer, lstm_scan
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.skew import Skew, Unskew
 
@@ -50,28 +50,22 @@ class DiagonalBiLSTM(CausalLSTMLayer):
             for direction in ("left", "right")
         ]
 
-    def _scan_direction(self, inputs, input_to_state, state_to_state):
-        """Hidden states of one left-to-right diagonal LSTM over `inputs`: (B, H, W, units)."""
-        skewed = self.skew(input_to_state(inputs))
-        columns = ops.transpose(skewed, (2, 0, 1, 3))  # (2W-1 for square, B, H, 4h)
-        zeros = ops.zeros((ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
+    def call(self, inputs):
+        # Both directions run in one scan (stacked on a leading axis, each with its own kernel):
+        # half the sequential steps of two scans.
+        images = (inputs, ops.flip(inputs, axis=2))
+        skewed = ops.stack([self.skew(conv(image)) for image, conv in zip(images, self.input_to_state)])
+        columns = ops.transpose(skewed, (3, 0, 1, 2, 4))  # (2W - 1 for square, 2, B, H, 4h)
+        kernels = ops.stack([kernel.value for kernel in self.state_to_state])  # (2, 2, h, 4h)
+        zeros = ops.zeros((2, ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
 
         def step_gates(hidden_previous, column_gates):
             # Row r of the previous skewed column holds the pixel to the left, row r - 1 the pixel
-            # above: pad one row on top (the past side) so the 2 x 1 convolution never looks below.
-            padded = ops.pad(hidden_previous, ((0, 0), (1, 0), (0, 0)))
-            return column_gates + ops.conv(padded, state_to_state, padding="valid")
+            # above: pad one row on top only (the past side) so the 2 x 1 convolution never looks below.
+            return column_gates + conv1d_by_matmul(hidden_previous, kernels, 1, 0)
 
-        hidden_columns = lstm_scan(step_gates, zeros, columns)
-        return self.unskew(ops.transpose(hidden_columns, (1, 2, 0, 3)))
-
-    def call(self, inputs):
-        left, right = (
-            self._scan_direction(image, conv, kernel)
-            for image, conv, kernel in zip(
-                (inputs, ops.flip(inputs, axis=2)), self.input_to_state, self.state_to_state
-            )
-        )
-        right = ops.flip(right, axis=2)
+        hidden = ops.transpose(lstm_scan(step_gates, zeros, columns), (1, 2, 3, 0, 4))  # (2, B, H, 2W - 1, h)
+        left = self.unskew(hidden[0])
+        right = ops.flip(self.unskew(hidden[1]), axis=2)
         right_shifted_down = ops.pad(right[:, :-1], ((0, 0), (1, 0), (0, 0), (0, 0)))
         return left + right_shifted_down

@@ -22,6 +22,31 @@ def lstm_update(gates, cell):
     return cell, hidden
 
 
+def conv1d_by_matmul(inputs, kernel, pad_before, pad_after):
+    """A stride-1 1-D convolution as one matmul of `k` shifted copies of the input.
+
+    Inside a scan this is much faster than a convolution op under XLA on CPU, where each
+    iteration's small convolution runs through a slow generic kernel; it computes the same sum.
+
+    Args:
+        inputs: (..., length, features), convolved along `length`.
+        kernel: (..., k, features, out_features); its leading axes, if any, are the input's first
+            axes (one kernel per direction of a stacked scan). Tap t reads position i - pad_before + t.
+        pad_before, pad_after: zero positions added before / after, with
+            pad_before + pad_after = k - 1 so the output has the input's length.
+    """
+    taps, features, out_features = kernel.shape[-3:]
+    length = ops.shape(inputs)[-2]
+    padding = ((0, 0),) * (len(inputs.shape) - 2) + ((pad_before, pad_after), (0, 0))
+    padded = ops.pad(inputs, padding)
+    shifted = ops.concatenate([padded[..., t:t + length, :] for t in range(taps)], axis=-1)
+    # One plain (batched) matmul: rows of all positions against each leading kernel, no broadcasting.
+    leading = tuple(kernel.shape[:-3])
+    rows = ops.reshape(shifted, leading + (-1, taps * features))
+    out = ops.matmul(rows, ops.reshape(kernel, leading + (taps * features, out_features)))
+    return ops.reshape(out, tuple(ops.shape(shifted)[:-1]) + (out_features,))
+
+
 def lstm_scan(step_gates, initial, inputs):
     """Run an LSTM along the first axis of `inputs`; returns the stacked hidden states.
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import CausalLSTMLayer, lstm_scan
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan
 from pixel_keras.layers.masked_conv import MaskedConv2D
 
 
@@ -47,7 +47,8 @@ class RowLSTM(CausalLSTMLayer):
         zeros = ops.zeros((batch, width, self.units), dtype=self.compute_dtype)
 
         def step_gates(hidden_above, row_gates):
-            return row_gates + ops.conv(hidden_above, self.state_to_state, padding="same")
+            half = self.kernel_size // 2  # "same" along the row: the whole previous row is the past
+            return row_gates + conv1d_by_matmul(hidden_above, self.state_to_state, half, half)
 
         hidden_rows = lstm_scan(step_gates, zeros, input_gates)
         return ops.transpose(hidden_rows, (1, 0, 2, 3))
