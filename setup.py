@@ -21,5 +21,8 @@ setup(
         "pillow==13.0.0",
         "scikit-learn==1.9.1",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "scipy>=1.11"]},
+    extras_require={
+        "serving": ["tensorflow-serving-api==2.21.0"],  # export/client.py over gRPC
+        "dev": ["pytest==9.2.0", "scipy>=1.11", "tensorflow-serving-api==2.21.0"],
+    },
 )

@@ -1,50 +1,39 @@
-"""Sampling speed of the compiled sampling loop: seconds and images/s for 16 images per arch.
+"""Sampling speed: seconds for 16 images of 28 x 28 x 1 (256 levels) per contender.
 
-Usage: python -m benchmarks.sampling [--num 16] [--size 28] [--archs ...] [--jit-compile]
-Models have random weights (speed does not depend on them) and the CPU training sizes of
-`python -m training.run` unless --layers / --hidden are given. This is the baseline that fast
-(cached) sampling is measured against.
+    python -m benchmarks.sampling [--num 16] [--contenders pixelcnn row_lstm diagonal_bilstm tfp]
+
+Each contender runs in a fresh process with random weights (speed does not depend on them): one
+traced warm-up draw of one image, then `--num` images timed. Ours is the compiled `tf.while_loop`
+of `pixel_keras.Sampler` (CPU training sizes unless given); the peer is TFP's PixelCNN++ `sample()`
+in a `tf.function`. This is also the baseline that fast (cached) sampling is measured against.
 """
 
 import argparse
+import datetime
 import os
 import platform
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow as tf  # noqa: E402
-
-import pixel_keras as pk  # noqa: E402
-from training.run import CPU_SIZES  # noqa: E402
+from benchmarks.contenders import PEER, run_in_process
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(pk.ARCHS), choices=pk.ARCHS)
+    parser.add_argument("--contenders", nargs="+", default=["pixelcnn", "row_lstm", "diagonal_bilstm", PEER],
+                        help="specs: see benchmarks/contenders.py")
     parser.add_argument("--num", type=int, default=16)
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--levels", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=None)
-    parser.add_argument("--hidden", type=int, default=None)
-    parser.add_argument("--jit-compile", action="store_true", help="compile the loop with XLA")
     args = parser.parse_args(argv)
-    print(f"command: python -m benchmarks.sampling {' '.join(sys.argv[1:])}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
-          f"XLA {'on' if args.jit_compile else 'off'}")
-    print(f"{'arch':<16} {'layers':>6} {'h':>4} {'params':>9} {'images':>6} {'seconds':>8} {'images/s':>9}")
-    for arch in args.archs:
-        layers = args.layers or CPU_SIZES[arch][0]
-        hidden = args.hidden or CPU_SIZES[arch][1]
-        model = pk.build_model(arch, (args.size, args.size, 1), args.levels, num_layers=layers, hidden=hidden)
-        sampler = pk.Sampler(model, jit_compile=args.jit_compile)
-        sampler.sample(1, seed=0)  # trace (and compile) once
-        start = time.perf_counter()
-        sampler.sample(args.num, seed=1)
-        seconds = time.perf_counter() - start
-        print(f"{arch:<16} {layers:>6} {hidden:>4} {model.count_params():>9,} {args.num:>6} {seconds:>8.1f} "
-              f"{args.num / seconds:>9.3f}", flush=True)
+    print(f"command: python -m benchmarks.sampling {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs; "
+          f"{args.num} images of {args.size} x {args.size} x 1, {args.levels} levels")
+    print(f"{'contender':<40} {'params':>9} {'seconds':>8} {'images/s':>9} {'peak MB':>8}")
+    for spec in args.contenders:
+        result = run_in_process("sample", contender=spec, image_shape=(args.size, args.size, 1),
+                                num_levels=args.levels, num=args.num)
+        print(f"{spec:<40} {result['params']:>9,} {result['seconds']:>8.1f} {args.num / result['seconds']:>9.3f} "
+              f"{result['peak_memory_mb']:>8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,56 +1,50 @@
-"""Training throughput (images/s) and parameter counts of each arch on 28 x 28 x 1 images.
+"""Training throughput (images/s), parameters and peak memory per contender, 28 x 28 x 1, 256 levels.
 
-Usage: python -m benchmarks.train_throughput [--layers 12] [--hidden 128] [--batch 16] [--steps 20] [--jit-compile]
-Defaults are the paper's sizes (what `build_model` builds with no size arguments).
+    python -m benchmarks.train_throughput                       # the default table below
+    python -m benchmarks.train_throughput --contenders row_lstm:layers=2,hidden=32,jit=1 --steps 10
+
+Each contender runs in a fresh process: one warm-up step (tracing, compiling), then `--steps` steps
+on one fixed random batch. Default contenders: our archs at the paper's size (12 x 128) and at a small
+size (2 x 32) with XLA off and on, and our PixelCNN next to TFP's PixelCNN++ at matched parameter
+counts (TFP's example configuration, 0.63 M, and num_resnet=2, num_filters=64, 4.3 M).
 """
 
 import argparse
+import datetime
 import os
 import platform
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmarks.contenders import run_in_process
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import pixel_keras as pk  # noqa: E402
-
-
-def measure(arch, layers, hidden, batch, steps, jit_compile, image_shape=(28, 28, 1), num_levels=256):
-    """(parameters, images/s) of `steps` RMSProp steps on one fixed batch, after one warm-up step."""
-    keras.utils.set_random_seed(0)
-    model = pk.build_model(arch, image_shape, num_levels, num_layers=layers, hidden=hidden)
-    model.compile(optimizer=keras.optimizers.RMSprop(1e-4), loss=pk.NegativeLogLikelihood(),
-                  jit_compile=jit_compile)
-    images = np.random.default_rng(0).integers(0, num_levels, (batch,) + image_shape).astype(np.int32)
-    model.train_on_batch(images, images)  # trace and compile
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(images, images)
-    elapsed = time.perf_counter() - start
-    return model.count_params(), batch * steps / elapsed
+DEFAULT_CONTENDERS = (
+    "pixelcnn:layers=12,hidden=128", "row_lstm:layers=12,hidden=128", "diagonal_bilstm:layers=12,hidden=128",
+    "row_lstm:layers=12,hidden=128,jit=1", "diagonal_bilstm:layers=12,hidden=128,jit=1",
+    "pixelcnn:layers=2,hidden=32", "row_lstm:layers=2,hidden=32", "diagonal_bilstm:layers=2,hidden=32",
+    "pixelcnn:layers=2,hidden=32,jit=1", "row_lstm:layers=2,hidden=32,jit=1",
+    "diagonal_bilstm:layers=2,hidden=32,jit=1",
+    "pixelcnn:layers=12,hidden=64", "tfp",
+    "pixelcnn:layers=12,hidden=160", "tfp:num_resnet=2,num_filters=64",
+)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(pk.ARCHS), choices=pk.ARCHS)
-    parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS),
+                        help="specs: see benchmarks/contenders.py")
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"command: python -m benchmarks.train_throughput {' '.join(sys.argv[1:])}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
-          f"devices {[d.device_type for d in tf.config.list_logical_devices()]}, "
-          f"XLA {'on' if args.jit_compile else 'off'}")
-    print(f"{'arch':<16} {'layers':>6} {'h':>4} {'params':>10} {'images/s':>9}")
-    for arch in args.archs:
-        params, rate = measure(arch, args.layers, args.hidden, args.batch, args.steps, args.jit_compile)
-        print(f"{arch:<16} {args.layers:>6} {args.hidden:>4} {params:>10,} {rate:>9.1f}", flush=True)
+    print(f"command: python -m benchmarks.train_throughput {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs, no GPU unless "
+          f"named; batch {args.batch}, {args.steps} timed steps (jit=1: XLA)")
+    print(f"{'contender':<40} {'params':>10} {'images/s':>9} {'ms/image':>9} {'peak MB':>8}")
+    for spec in args.contenders:
+        result = run_in_process("throughput", contender=spec, image_shape=(28, 28, 1), num_levels=256,
+                                batch=args.batch, steps=args.steps)
+        rate = result["images_per_second"]
+        print(f"{spec:<40} {result['params']:>10,} {rate:>9.1f} {1000 / rate:>9.1f} {result['peak_memory_mb']:>8.0f}",
+              flush=True)
 
 
 if __name__ == "__main__":

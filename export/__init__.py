@@ -1,0 +1,1 @@
+"""Export trained models as SavedModels for TensorFlow Serving."""
