@@ -1,0 +1,44 @@
+"""The benchmark machinery: contender specs, the independent-pixel baseline, worker processes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.contenders import parse_spec, run_in_process
+from benchmarks.nll_budget import independent_pixel_nats
+
+
+def test_contender_specs_parse_and_reject_garbage():
+    assert parse_spec("tfp") == ("tfp", {})
+    assert parse_spec("row_lstm:layers=12,hidden=16,skip=1,dropout_p=0.5") == (
+        "row_lstm", {"layers": 12, "hidden": 16, "skip": 1, "dropout_p": 0.5})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_spec("pixelcnn:layers")
+    with pytest.raises(ValueError, match="expected a number"):
+        parse_spec("pixelcnn:layers=many")
+
+
+def test_independent_pixel_baseline_is_the_smoothed_histogram_likelihood():
+    train = np.array([[[[0]], [[1]]], [[[0]], [[0]]]], np.uint8)  # two 2 x 1 images, 2 levels
+    test = np.array([[[[0]], [[1]]]], np.uint8)
+    # position 0: counts (2, 0) + 1 -> p(0) = 3/4; position 1: counts (1, 1) + 1 -> p(1) = 1/2
+    assert independent_pixel_nats(train, test, 2) == pytest.approx(-math.log(3 / 4) - math.log(1 / 2))
+
+
+@pytest.mark.parametrize("contender", ["pixelcnn:layers=1,hidden=4", "tfp:num_resnet=1,num_filters=4"])
+def test_budget_worker_trains_selects_and_scores_in_its_own_process(contender):
+    rng = np.random.default_rng(0)
+    data = {split: rng.integers(0, 4, (count, 4, 4, 1)).astype(np.uint8)
+            for split, count in (("train", 64), ("validation", 8), ("test", 8))}
+    result = run_in_process("budget", contender=contender, image_shape=(4, 4, 1), num_levels=4, minutes=0.05,
+                            batch=8, steps_per_epoch=4, **data)
+    assert result["steps"] >= 1 and result["params"] > 0 and result["peak_memory_mb"] > 0
+    assert result["test_images"] == 8
+    # Random data: every model is near uniform, 16 * ln 4 nats, and a proper likelihood is finite.
+    assert 0.5 * 16 * math.log(4) < result["test_nats"] < 3 * 16 * math.log(4)
+
+
+def test_worker_failures_surface_with_the_workers_message():
+    with pytest.raises(RuntimeError, match="unknown contender 'nonsense'"):
+        run_in_process("throughput", contender="nonsense", image_shape=(4, 4, 1), num_levels=4, batch=2, steps=1)
