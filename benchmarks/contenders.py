@@ -52,6 +52,13 @@ def make_contender(spec, image_shape, num_levels):
     return OurModel(name, image_shape, num_levels, **settings)
 
 
+def score_nats(contender, images, batch=256):
+    """Per-image NLL in nats of `images`, scored `batch` images at a time."""
+    import numpy as np
+
+    return np.concatenate([contender.nll_nats(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
 class BestWeights:
     """Keeps the weights of the lowest validation NLL seen during training (model selection as
     `training.run` does with best.keras), so that a long budget on small data is not judged by an
@@ -62,10 +69,7 @@ class BestWeights:
         self.best, self.weights = float("inf"), None
 
     def update(self, model):
-        import numpy as np
-
-        value = float(np.mean(np.concatenate([self.contender.nll_nats(self.validation[i:i + self.batch])
-                                              for i in range(0, len(self.validation), self.batch)])))
+        value = float(score_nats(self.contender, self.validation, self.batch).mean())
         if value < self.best:
             self.best, self.weights = value, model.get_weights()
 

@@ -11,21 +11,18 @@ Every contender trains in its own fresh process on the same training images, in 
 order, with the same batch size, for the same minutes (tracing, compiling and validation included);
 after every epoch of --steps-per-epoch steps it is scored on the same validation images, and the
 weights with the best validation NLL are scored on the same test images (model selection, as
-`training.run` keeps best.keras: small data over-fits long before the budget ends). Also printed: the uniform baseline and an independent-pixel
-baseline (a per-position histogram of the training images, add-one smoothed). Peak resident memory
-is that of the whole training process.
+`training.run` keeps best.keras: small data over-fits long before the budget ends). Also printed:
+the uniform baseline and an independent-pixel baseline (a per-position histogram of the training
+images, add-one smoothed). Peak resident memory is that of the whole training process.
 """
 
 import argparse
-import datetime
 import math
-import os
-import platform
-import sys
 
 import numpy as np
 
 from benchmarks.contenders import PEER, run_in_process
+from benchmarks.header import print_header
 
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", PEER)
 
@@ -63,15 +60,17 @@ def main(argv=None):
     arrays, image_shape, num_levels = as_arrays(args.dataset, args.validation_images, args.test_images)
     train, test = arrays["train"], arrays["test"]
     dims = int(np.prod(image_shape))
-    print(f"command: python -m benchmarks.nll_budget {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs; {args.dataset} "
-          f"{image_shape} x {num_levels} levels, {len(train)} training, "
-          f"{len(arrays['validation'])} validation and {len(test)} test images, batch {args.batch}, "
-          f"validation every {args.steps_per_epoch} steps, {args.minutes:g} min per contender")
+    print_header("benchmarks.nll_budget", argv,
+                 f"{args.dataset} {image_shape} x {num_levels} levels, {len(train)} training, "
+                 f"{len(arrays['validation'])} validation and {len(test)} test images, batch {args.batch}, "
+                 f"validation every {args.steps_per_epoch} steps, {args.minutes:g} min per contender")
     print(f"{'contender':<46} {'params':>9} {'steps':>6} {'img/s':>6} {'bits/dim':>8} {'nats/img':>9} {'peak MB':>8}")
 
+    from pixel_keras.likelihood import bits_per_dim_from_nats
+
     def row(name, nats, params="", steps="", rate="", memory=""):
-        print(f"{name:<46} {params:>9} {steps:>6} {rate:>6} {nats / dims / math.log(2):>8.4f} {nats:>9.2f} "
+        bits = bits_per_dim_from_nats(nats, image_shape)
+        print(f"{name:<46} {params:>9} {steps:>6} {rate:>6} {bits:>8.4f} {nats:>9.2f} "
               f"{memory:>8}", flush=True)
 
     row("uniform", dims * math.log(num_levels))

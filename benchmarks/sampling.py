@@ -9,12 +9,9 @@ in a `tf.function`. This is also the baseline that fast (cached) sampling is mea
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 
 from benchmarks.contenders import PEER, run_in_process
+from benchmarks.header import print_header
 
 
 def main(argv=None):
@@ -25,9 +22,8 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--levels", type=int, default=256)
     args = parser.parse_args(argv)
-    print(f"command: python -m benchmarks.sampling {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.num} images of {args.size} x {args.size} x 1, {args.levels} levels")
+    print_header("benchmarks.sampling", argv,
+                 f"{args.num} images of {args.size} x {args.size} x 1, {args.levels} levels")
     print(f"{'contender':<40} {'params':>9} {'seconds':>8} {'images/s':>9} {'peak MB':>8}")
     for spec in args.contenders:
         result = run_in_process("sample", contender=spec, image_shape=(args.size, args.size, 1),

@@ -4,18 +4,15 @@
 
 Per arch (CPU training sizes, random weights: speed does not depend on them, 28 x 28 x 1, 256
 levels): images/s of `pk.log_prob` (the library call, eager), of the same computation in a
-`tf.function` for any batch size (Keras at its best for serving), and of the `log_likelihood` signature of the SavedModel written by
-`export.saved_model` and loaded with `tf.saved_model.load` (what Serving runs, with its request
-checks). Median of --repeats timed calls after a warm-up; the last column is the SavedModel's rate
+`tf.function` for any batch size (Keras at its best for serving), and of the `log_likelihood`
+signature of the SavedModel written by `export.saved_model` and loaded with `tf.saved_model.load`
+(what Serving runs, with its request checks). Median of --repeats timed calls after a warm-up; the last column is the SavedModel's rate
 over the faster Keras rate (the target is >= 0.90).
 """
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 
@@ -25,6 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import pixel_keras as pk  # noqa: E402
+from benchmarks.header import print_header  # noqa: E402
 from export.saved_model import export_saved_model  # noqa: E402
 from pixel_keras.likelihood import log_prob_from_logits  # noqa: E402
 from training.run import CPU_SIZES  # noqa: E402
@@ -47,9 +45,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"command: python -m benchmarks.serving {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs, TensorFlow "
-          f"{tf.__version__}; batch {args.batch}, median of {args.repeats}")
+    print_header("benchmarks.serving", argv, f"batch {args.batch}, median of {args.repeats}")
     print(f"{'arch':<16} {'params':>8} {'Keras eager':>12} {'Keras tf.function':>18} {'SavedModel':>11} {'ratio':>6}")
     images = np.random.default_rng(0).integers(0, 256, (args.batch, 28, 28, 1)).astype(np.int32)
     for arch in args.archs:

@@ -10,12 +10,9 @@ counts (TFP's example configuration, 0.63 M, and num_resnet=2, num_filters=64, 4
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 
 from benchmarks.contenders import run_in_process
+from benchmarks.header import print_header
 
 DEFAULT_CONTENDERS = (
     "pixelcnn:layers=12,hidden=128", "row_lstm:layers=12,hidden=128", "diagonal_bilstm:layers=12,hidden=128",
@@ -35,9 +32,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"command: python -m benchmarks.train_throughput {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"date: {datetime.date.today()}, machine: {platform.machine()}, {os.cpu_count()} CPUs, no GPU unless "
-          f"named; batch {args.batch}, {args.steps} timed steps (jit=1: XLA)")
+    print_header("benchmarks.train_throughput", argv,
+                 f"batch {args.batch}, {args.steps} timed steps (jit=1: XLA)")
     print(f"{'contender':<40} {'params':>10} {'images/s':>9} {'ms/image':>9} {'peak MB':>8}")
     for spec in args.contenders:
         result = run_in_process("throughput", contender=spec, image_shape=(28, 28, 1), num_levels=256,

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.contenders import BestWeights, make_contender, peak_memory_mb
+from benchmarks.contenders import BestWeights, make_contender, peak_memory_mb, score_nats
 
 
 def repeating_batches(images, batch, seed):
@@ -28,7 +28,7 @@ def budget(contender, data, minutes, batch, steps_per_epoch, eval_batch=256, **_
     steps = contender.fit_for(repeating_batches(data["train"], batch, seed=0), minutes * 60.0, best, steps_per_epoch)
     seconds = time.perf_counter() - start
     test = data["test"]
-    nats = np.concatenate([contender.nll_nats(test[i:i + eval_batch]) for i in range(0, len(test), eval_batch)])
+    nats = score_nats(contender, test, eval_batch)
     return {"steps": steps, "train_seconds": seconds, "images_per_second": steps * batch / seconds,
             "test_images": len(test), "test_nats": float(nats.mean()), "validation_nats": best.best}
 

@@ -29,12 +29,11 @@ def _serving_functions(model, jit_compile=False):
     """The exported functions, with the request checks as graph asserts (Serving runs no Python)."""
     import tensorflow as tf
 
-    from pixel_keras.likelihood import log_prob_from_logits, model_spec
+    from pixel_keras.likelihood import bits_per_dim_from_nats, log_prob_from_logits, model_spec
     from pixel_keras.sampling import Sampler
 
     image_shape, num_levels = model_spec(model)
     height, width, channels = image_shape
-    dims = height * width * channels
     sampler = Sampler(model, jit_compile=jit_compile)
     expected = f"[batch, {height}, {width}, {channels}]"
 
@@ -51,7 +50,8 @@ def _serving_functions(model, jit_compile=False):
     def log_likelihood(images):
         images = checked(images)
         log_prob = log_prob_from_logits(model(images, training=False), images)
-        return {"log_prob": log_prob, "nll_nats": -log_prob, "bits_per_dim": -log_prob / (dims * tf.math.log(2.0))}
+        nats = -log_prob
+        return {"log_prob": log_prob, "nll_nats": nats, "bits_per_dim": bits_per_dim_from_nats(nats, image_shape)}
 
     def sample_with_temperature(num_images, seed, temperature):
         checks = [
