@@ -2,18 +2,32 @@
 
 from setuptools import find_packages, setup
 
+# The apps keep the checkout's layout (`python -m training.run`, `python -m export.saved_model`) but
+# install under one name of ours, so that pip claims no generic top-level `training` or `export`.
+APPS = {"pixel_keras_apps.training": "training", "pixel_keras_apps.export": "export"}
+
 setup(
     name="pixel_keras",
     version="0.1.0",
     description="PixelCNN, Row LSTM and Diagonal BiLSTM PixelRNNs in Keras 3",
     python_requires=">=3.10",
-    packages=find_packages(include=["pixel_keras*", "training*", "export*"]),
+    packages=find_packages(include=["pixel_keras", "pixel_keras.*"]) + list(APPS),
+    package_dir=APPS,
+    entry_points={"console_scripts": [
+        "pixel-keras-train = pixel_keras_apps.training.console_scripts:train",
+        "pixel-keras-evaluate = pixel_keras_apps.training.console_scripts:evaluate",
+        "pixel-keras-sample = pixel_keras_apps.training.console_scripts:sample",
+        "pixel-keras-export = pixel_keras_apps.export.console_scripts:export",
+        "pixel-keras-client = pixel_keras_apps.export.console_scripts:client",
+    ]},
     # Versions tested together on Python 3.11 (CPU). `tensorflow` (not tensorflow-cpu): tf-keras,
     # which tensorflow-probability needs, depends on the full wheel, and both wheels must not mix.
     install_requires=[
         "tensorflow==2.21.0",
         "keras==3.15.1",
         "tensorflow-datasets==4.9.10",
+        # TFDS 4.9.10 imports it to download and prepare any dataset but declares it only for Python < 3.9.
+        "importlib_resources==7.1.0",
         "tensorflow-probability==0.25.0",
         "tf-keras==2.21.0",
         "tensorboard==2.21.0",

@@ -1,6 +1,6 @@
 """Benchmark contenders named by a spec string, each measured in its own process.
 
-    pixelcnn | row_lstm | diagonal_bilstm [:layers=12,hidden=128,residual=1,skip=0,jit=0]
+    pixelcnn | row_lstm | diagonal_bilstm | spatial_lstm | gated_pixelcnn [:layers=12,hidden=128,residual=1,skip=0,jit=0]
     tfp [:num_resnet=1,num_hierarchies=2,num_filters=32,num_logistic_mix=5,dropout_p=0.3]
 
 `tfp` is the peer, `tfp.distributions.PixelCNN` (PixelCNN++); it needs tf-keras, so it never

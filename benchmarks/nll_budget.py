@@ -24,7 +24,7 @@ import numpy as np
 from benchmarks.contenders import PEER, run_in_process
 from benchmarks.header import print_header
 
-DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", PEER)
+DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
 
 
 def as_arrays(dataset, validation_images, test_images):

@@ -8,14 +8,14 @@ import pixel_keras as pk
 from pixel_keras.likelihood import log_prob_from_logits
 from pixel_keras.xla import default_jit_compile
 from training.callbacks import TimeBudget
-from training.run import CPU_SIZES
+from pixel_keras.cpu_defaults import CPU_SIZES
 
 
 class OurModel:
     """`build_model(arch, ...)` trained with RMSProp(1e-3) on the bits/dim loss.
 
     Args:
-        arch: pixelcnn, row_lstm or diagonal_bilstm.
+        arch: one of `pixel_keras.ARCHS`.
         image_shape, num_levels: the data's.
         layers, hidden: model size (default: `training.run`'s CPU size for the arch).
         residual, skip: 0 / 1 connection switches of `build_model`.
@@ -52,7 +52,7 @@ class OurModel:
     def nll_nats(self, images):
         return self.score(tf.constant(images, tf.int32)).numpy()
 
-    def sampler(self, seed):
+    def sampler(self, seed, method="fast"):
         """A function n -> n images, the compiled sampling loop (traced once for any n)."""
-        sampler = pk.Sampler(self.model)
+        sampler = pk.Sampler(self.model, method=method)
         return lambda n: sampler.sample(n, seed=seed)

@@ -25,7 +25,7 @@ import pixel_keras as pk  # noqa: E402
 from benchmarks.header import print_header  # noqa: E402
 from export.saved_model import export_saved_model  # noqa: E402
 from pixel_keras.likelihood import log_prob_from_logits  # noqa: E402
-from training.run import CPU_SIZES  # noqa: E402
+from pixel_keras.cpu_defaults import CPU_SIZES  # noqa: E402
 
 
 def rate(function, images, repeats):
@@ -55,7 +55,7 @@ def main(argv=None):
         compiled = tf.function(lambda x: log_prob_from_logits(model(x, training=False), x),
                                input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.int32)])
         with tempfile.TemporaryDirectory() as export_dir:
-            export_saved_model(model, export_dir)
+            export_saved_model(model, export_dir, max_score_images=max(1024, args.batch))
             signature = tf.saved_model.load(export_dir).signatures["log_likelihood"]
             served = rate(lambda x: signature(images=tf.constant(x))["log_prob"].numpy(), images, args.repeats)
         eager = rate(lambda x: pk.log_prob(model, x), images, args.repeats)

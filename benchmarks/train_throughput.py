@@ -20,6 +20,8 @@ DEFAULT_CONTENDERS = (
     "pixelcnn:layers=2,hidden=32", "row_lstm:layers=2,hidden=32", "diagonal_bilstm:layers=2,hidden=32",
     "pixelcnn:layers=2,hidden=32,jit=1", "row_lstm:layers=2,hidden=32,jit=1",
     "diagonal_bilstm:layers=2,hidden=32,jit=1",
+    "spatial_lstm:layers=12,hidden=128", "spatial_lstm:layers=2,hidden=32", "spatial_lstm:layers=2,hidden=32,jit=1",
+    "gated_pixelcnn:layers=12,hidden=128", "gated_pixelcnn:layers=2,hidden=32", "gated_pixelcnn:layers=5,hidden=32",
     "pixelcnn:layers=12,hidden=64", "tfp",
     "pixelcnn:layers=12,hidden=160", "tfp:num_resnet=2,num_filters=64",
 )

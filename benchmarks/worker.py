@@ -1,7 +1,7 @@
 """One benchmark measurement in a fresh process: `python -m benchmarks.worker '<json request>'`.
 
 Tasks: `budget` (train for a wall-clock budget, then score test images), `throughput` (training
-images/s on one fixed batch), `sample` (seconds for `num` images, after a traced warm-up draw of one).
+images/s on one fixed batch), `sample` (seconds for `num` images, after a traced warm-up draw of one; ours by `method`).
 Prints `RESULT <json>` last; every result has the parameter count and peak resident memory.
 """
 
@@ -42,8 +42,8 @@ def throughput(contender, image_shape, num_levels, batch, steps, **_):
     return {"images_per_second": batch * steps / (time.perf_counter() - start)}
 
 
-def sample(contender, num, **_):
-    draw = contender.sampler(seed=1)
+def sample(contender, num, method=None, **_):
+    draw = contender.sampler(seed=1) if method is None else contender.sampler(seed=1, method=method)
     draw(1)  # trace (and compile) the loop
     start = time.perf_counter()
     images = draw(num)

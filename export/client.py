@@ -6,7 +6,9 @@
 
 REST (`--rest`, default localhost:8501) posts `{"signature_name": ..., "inputs": {...}}` to
 `/v1/models/<name>[/versions/<v>]:predict`; gRPC (`--grpc HOST:PORT`) sends a tensorflow-serving-api
-`PredictRequest`. Both take numpy inputs and return a dict of numpy outputs.
+`PredictRequest`. Both take numpy inputs and return a dict of numpy outputs with the export's
+dtypes (uint8 images, float32 scores). Inputs are checked here as the library checks them: a float
+image or a value outside int32 is refused, never silently truncated on the way to the server.
 """
 
 import argparse
@@ -16,18 +18,56 @@ import urllib.request
 
 import numpy as np
 
-from export.saved_model import SIGNATURE_INPUTS
-from training.cli import RunError, run_cli
+from pixel_keras.cli import RunError, run_cli
+
+from .saved_model import SIGNATURE_INPUTS
+
+# Dtypes of the export's outputs: gRPC's tensors carry them, REST's JSON does not.
+OUTPUT_DTYPES = {"images": "uint8", "log_prob": "float32", "nll_nats": "float32", "bits_per_dim": "float32"}
+
+
+def _checked(key, value, dtype, rank):
+    """`value` as a numpy array of `dtype` after checking its kind, rank and range (never truncated)."""
+    array = np.asarray(value)
+    if dtype == "bool":
+        if array.dtype != np.bool_:
+            raise ValueError(f"Expected {key} of dtype bool (True where the value is known). "
+                             f"Received {key} of dtype {array.dtype}.")
+    elif dtype.startswith("int"):
+        if not np.issubdtype(array.dtype, np.integer):
+            hint = " Convert with e.g. images.astype('uint8') (do not rescale to [0, 1])." if key == "images" else ""
+            raise ValueError(f"Expected integer {key}. Received {key} of dtype {array.dtype}.{hint}")
+        limits = np.iinfo(dtype)
+        if array.size and (array.min() < limits.min or array.max() > limits.max):
+            raise ValueError(f"Expected {key} within {dtype} [{limits.min}, {limits.max}]. "
+                             f"Received values in [{array.min()}, {array.max()}].")
+    elif not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"Expected a real number for {key}. Received {key} of dtype {array.dtype}.")
+    if array.ndim != rank:
+        raise ValueError(f"Expected {key} of rank {rank}. Received shape {array.shape}.")
+    return array.astype(dtype)
 
 
 def _as_inputs(signature, inputs):
-    """`inputs` as numpy arrays of the signature's dtypes; an error names a missing or extra input."""
+    """`inputs` as checked numpy arrays of the signature's dtypes; an error names a missing or extra input."""
     if signature not in SIGNATURE_INPUTS:
         raise ValueError(f"unknown signature {signature!r}; expected one of {', '.join(SIGNATURE_INPUTS)}")
     expected = SIGNATURE_INPUTS[signature]
     if set(inputs) != set(expected):
         raise ValueError(f"signature {signature} takes inputs {sorted(expected)}; received {sorted(inputs)}")
-    return {key: np.asarray(inputs[key]).astype(dtype) for key, (dtype, _) in expected.items()}
+    return {key: _checked(key, inputs[key], dtype, rank) for key, (dtype, rank) in expected.items()}
+
+
+def _as_output(key, value):
+    """A REST output as an array of the export's dtype (JSON numbers carry none)."""
+    array = np.asarray(value)
+    dtype = OUTPUT_DTYPES.get(key)
+    if dtype is None:
+        return array
+    if np.issubdtype(np.dtype(dtype), np.integer) and array.size and \
+            (array.min() < np.iinfo(dtype).min or array.max() > np.iinfo(dtype).max):
+        raise RunError(f"output {key} has values in [{array.min()}, {array.max()}], outside {dtype}")
+    return array.astype(dtype)
 
 
 def rest_request(name, signature, inputs, version=None):
@@ -38,6 +78,12 @@ def rest_request(name, signature, inputs, version=None):
     return path, body
 
 
+def _reply_text(status, reason, payload):
+    """What a non-JSON reply says: its HTTP status and the first line of its body."""
+    lines = payload.decode(errors="replace").strip().splitlines()
+    return f"HTTP {status} {reason}" + (f": {lines[0][:200]}" if lines else " (empty body)")
+
+
 def rest_predict(host, name, signature, inputs, version=None, timeout=600):
     """POST a `:predict` request to `host` (e.g. localhost:8501); returns {output name: array}."""
     path, body = rest_request(name, signature, inputs, version)
@@ -45,14 +91,28 @@ def rest_predict(host, name, signature, inputs, version=None, timeout=600):
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            outputs = json.loads(response.read())["outputs"]
+            status, reason, payload = response.status, response.reason, response.read()
     except urllib.error.HTTPError as error:  # Serving puts the graph's assert message in "error"
-        raise RunError(f"{host} refused the request: {json.loads(error.read()).get('error', error.reason)}") from None
-    except urllib.error.URLError as error:
+        payload = error.read()
+        try:
+            message = json.loads(payload)["error"]
+        except (ValueError, TypeError, KeyError):
+            message = _reply_text(error.code, error.reason, payload)
+        raise RunError(f"{host} refused the request: {message}") from None
+    except (TimeoutError, urllib.error.URLError) as error:
+        if isinstance(error, TimeoutError) or isinstance(error.reason, TimeoutError):
+            raise RunError(f"no answer from {host} within {timeout} s (raise --timeout for slow requests)") from None
         raise RunError(f"cannot reach TensorFlow Serving at {host}: {error.reason}") from None
+    except OSError as error:  # the connection dropped mid-reply
+        raise RunError(f"connection to {host} failed: {error}") from None
+    try:
+        outputs = json.loads(payload)["outputs"]
+    except (ValueError, TypeError, KeyError):
+        raise RunError(f"{host} did not answer with JSON outputs: {_reply_text(status, reason, payload)}") from None
     # A signature with one output answers with that output's value alone.
-    return {key: np.asarray(value) for key, value in outputs.items()} if isinstance(outputs, dict) else \
-        {"images": np.asarray(outputs)}
+    if not isinstance(outputs, dict):
+        outputs = {"images": outputs}
+    return {key: _as_output(key, value) for key, value in outputs.items()}
 
 
 def grpc_request(name, signature, inputs, version=None):
@@ -76,13 +136,36 @@ def grpc_predict(host, name, signature, inputs, version=None, timeout=600):
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+    request = grpc_request(name, signature, inputs, version)
     with grpc.insecure_channel(host) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            response = stub.Predict(grpc_request(name, signature, inputs, version), timeout=timeout)
+            response = stub.Predict(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise RunError(f"{host} refused the request: {error.details()}") from None
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise RunError(f"no answer from {host} within {timeout} s (raise --timeout for slow requests)") \
+                    from None
+            raise RunError(f"{host} refused the request: {' '.join(str(error.details()).split())}") from None
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+
+def _load_images(path):
+    """Images from a .npy file, or a RunError naming the file."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise RunError(f"cannot read --images {path}: {error}") from None
+
+
+def _known_top_rows(images, rows):
+    """The `complete` mask that keeps the top `rows` rows of every image (0 <= rows <= height)."""
+    if images.ndim != 4:
+        raise RunError(f"--images must hold images [batch, height, width, channels]; received shape {images.shape}")
+    if not 0 <= rows <= images.shape[1]:
+        raise RunError(f"--known-rows must be in [0, {images.shape[1]}] (the image height); received {rows}")
+    known = np.zeros(images.shape, bool)
+    known[:, :rows] = True
+    return known
 
 
 def main(argv=None):
@@ -92,6 +175,7 @@ def main(argv=None):
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--rest", default="localhost:8501", help="REST host:port")
     transport.add_argument("--grpc", default=None, help="gRPC host:port (instead of REST)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
     commands = parser.add_subparsers(dest="command", required=True)
     likelihood = commands.add_parser("log-likelihood", help="per-image log p, NLL and bits/dim")
     likelihood.add_argument("--images", required=True, help=".npy of integer images [batch, H, W, C]")
@@ -106,6 +190,8 @@ def main(argv=None):
     fill.add_argument("--seed", type=int, default=0)
     fill.add_argument("--out", default="completions.npy", help=".npy for the uint8 images")
     args = parser.parse_args(argv)
+    if not args.timeout > 0:
+        raise RunError(f"--timeout must be positive; received {args.timeout}")
 
     if args.command == "sample":
         signature = "sample" if args.temperature is None else "sample_with_temperature"
@@ -113,15 +199,14 @@ def main(argv=None):
         if args.temperature is not None:
             inputs["temperature"] = args.temperature
     else:
-        images = np.load(args.images)
+        images = _load_images(args.images)
         if args.command == "log-likelihood":
             signature, inputs = "log_likelihood", {"images": images}
         else:
-            known = np.zeros(images.shape, bool)
-            known[:, :args.known_rows] = True
+            known = _known_top_rows(images, args.known_rows)
             signature, inputs = "complete", {"images": images, "known_mask": known, "seed": args.seed}
     predict = grpc_predict if args.grpc else rest_predict
-    outputs = predict(args.grpc or args.rest, args.name, signature, inputs, args.version)
+    outputs = predict(args.grpc or args.rest, args.name, signature, inputs, args.version, timeout=args.timeout)
     if "images" in outputs:
         np.save(args.out, outputs["images"])
         print(f"{outputs['images'].shape[0]} images {outputs['images'].shape[1:]} written to {args.out}")

@@ -4,94 +4,209 @@
 
 writes `models/pixelcnn/<version>/` (the next free version unless --version is given) with the
 signatures `log_likelihood` (also `serving_default`), `sample`, `sample_with_temperature` and
-`complete`. Loading it needs only TensorFlow.
+`complete`; a class-conditional model's signatures also take `labels`, int32 [batch] (one class per
+image; for `sample*`, [num_images]). One request is bounded (--max-sample-images images for
+`sample*` and `complete`, --max-score-images for `log_likelihood`); the zero-input `limits`
+signature returns both. Loading it needs only TensorFlow.
 """
 
 import argparse
+import numbers
 import os
 import pathlib
 import shutil
 
-from training.cli import RunError, run_cli
+from pixel_keras.cli import RunError, run_cli
 
-# Inputs of each signature: name -> (dtype, rank); every axis of the images is left open so that
-# a wrong height, width or channel count reaches the graph's own check. The first signature is
-# also `serving_default`. Clients (export/client.py) build their requests from this table.
+# Inputs of each signature: name -> (dtype, rank). The SavedModel declares only the dtypes (see
+# export_saved_model); these ranks and the image shape are checked in the graph. The first signature
+# is also `serving_default`. Clients (export/client.py) build their requests from this table.
+# `limits` takes nothing and returns this export's per-request bounds (int32 scalars).
 SIGNATURE_INPUTS = {
     "log_likelihood": {"images": ("int32", 4)},
     "sample": {"num_images": ("int32", 0), "seed": ("int64", 0)},
     "sample_with_temperature": {"num_images": ("int32", 0), "seed": ("int64", 0), "temperature": ("float32", 0)},
     "complete": {"images": ("int32", 4), "known_mask": ("bool", 4), "seed": ("int64", 0)},
+    "limits": {},
 }
 
+# Default per-request bounds (images), so that one request cannot hold a server for long: sampling
+# runs H*W*C network steps per request, scoring one pass (README "Serving" gives the times).
+MAX_SAMPLE_IMAGES = 64
+MAX_SCORE_IMAGES = 1024
 
-def _serving_functions(model, jit_compile=False):
-    """The exported functions, with the request checks as graph asserts (Serving runs no Python)."""
+
+def signature_inputs(num_classes=None):
+    """SIGNATURE_INPUTS, with `labels` int32 [batch] added to every signature that takes a batch
+    (all but `limits`) of a class-conditional model (`num_classes` not None)."""
+    if num_classes is None:
+        return SIGNATURE_INPUTS
+    return {name: {**inputs, "labels": ("int32", 1)} if inputs else inputs for name, inputs in SIGNATURE_INPUTS.items()}
+
+
+def _serving_functions(model, jit_compile=False, max_sample_images=MAX_SAMPLE_IMAGES,
+                       max_score_images=MAX_SCORE_IMAGES):
+    """The exported functions, with the request checks as graph asserts (Serving runs no Python).
+
+    Every check (shapes and ranks, values, labels, the per-request bound) runs before any work, so
+    a request over the bound is refused before anything of its size is allocated or any network
+    pass runs.
+    """
     import tensorflow as tf
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats, log_prob_from_logits, model_spec
+    from pixel_keras.likelihood import bits_per_dim_from_nats, log_prob_from_logits, model_spec, num_classes_of
     from pixel_keras.sampling import Sampler
 
     image_shape, num_levels = model_spec(model)
+    num_classes = num_classes_of(model)
     height, width, channels = image_shape
     sampler = Sampler(model, jit_compile=jit_compile)
     expected = f"[batch, {height}, {width}, {channels}]"
 
-    def checked(images):
-        checks = [
-            tf.debugging.assert_equal(tf.shape(images)[1:], tf.constant(image_shape, tf.int32),
-                                      message=f"images must have shape {expected}"),
-            tf.debugging.assert_non_negative(images, message=f"pixel values must be in [0, {num_levels - 1}]"),
-            tf.debugging.assert_less(images, num_levels, message=f"pixel values must be in [0, {num_levels - 1}]"),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.ensure_shape(tf.identity(images), (None,) + image_shape)
+    def check(condition, message, *received):
+        """A graph assert that fails with `message` and the values received; returns the condition
+        (a scalar, computed so that it cannot fail itself on an input of any rank)."""
+        condition = tf.reduce_all(tf.reshape(condition, [-1]))
+        tf.debugging.Assert(condition, [f"{message}; received", *received])
+        return condition
 
-    def log_likelihood(images):
-        images = checked(images)
-        log_prob = log_prob_from_logits(model(images, training=False), images)
+    def shape_is(tensor, shape):
+        """Whether `tensor` has the shape `shape` (an int32 vector): False, not an error, for another
+        rank (both are padded with -1 to one length before they are compared)."""
+        actual = tf.shape(tensor)
+        padded_actual = tf.concat([actual, tf.fill(tf.shape(shape), -1)], axis=0)
+        padded_shape = tf.concat([shape, tf.fill(tf.shape(actual), -1)], axis=0)
+        return tf.logical_and(tf.equal(tf.size(actual), tf.size(shape)),
+                              tf.reduce_all(tf.equal(padded_actual, padded_shape)))
+
+    def in_range(values, size, message):
+        """Values in [0, size); an empty tensor passes (its min is the dtype's max, its max the min)."""
+        flat = tf.reshape(values, [-1])
+        low, high = tf.reduce_min(flat), tf.reduce_max(flat)
+        return check(tf.logical_and(low >= 0, high < size), message, low, high)
+
+    def bound(count, limit, limit_name, count_name):
+        return check(count <= limit, f"{count_name} must be <= {limit} (the {limit_name} of this export)", count)
+
+    def scalar_checks(**scalars):
+        return [check(shape_is(value, tf.zeros([0], tf.int32)), f"{name} must be a scalar", tf.shape(value))
+                for name, value in scalars.items()]
+
+    def batch_of(images):
+        """The number of images: the first axis (0 for a scalar, which the shape check refuses)."""
+        return tf.reduce_sum(tf.shape(images)[:1])
+
+    def image_checks(images, limit, limit_name, known_mask=None):
+        checks = [check(shape_is(images, tf.concat([tf.shape(images)[:1], image_shape], axis=0)),
+                        f"images must have shape {expected}", tf.shape(images)),
+                  bound(batch_of(images), limit, limit_name, "batch"),
+                  in_range(images, num_levels, f"pixel values must be in [0, {num_levels - 1}]")]
+        if known_mask is not None:
+            checks.append(check(shape_is(known_mask, tf.shape(images)), "known_mask must have the shape of images",
+                                tf.shape(known_mask)))
+        return checks
+
+    def label_checks(labels, batch, batch_name):
+        """Checks of `labels` against the batch size and the classes; none for an unconditional model."""
+        if labels is None:
+            return []
+        return [check(shape_is(labels, tf.reshape(batch, [-1])),
+                      f"labels must have shape [{batch_name}], one per image", tf.shape(labels)),
+                in_range(labels, num_classes, f"labels must be in [0, {num_classes - 1}]")]
+
+    def when_valid(checks, work, refused):
+        """`work()` where every check holds, else `refused()` (empty outputs; the request fails with
+        the checks' messages). A data dependency: TensorFlow's optimiser keeps no order between
+        graph asserts and the ops after them, but no op of `work` can start before the checks."""
+        return tf.cond(tf.reduce_all(tf.stack(checks)), work, refused)
+
+    def as_images(images):
+        return tf.reshape(images, (-1,) + image_shape)
+
+    def as_labels(labels):
+        """The model's extra inputs: [labels] for a conditional model, [] for an unconditional one."""
+        return [] if labels is None else [tf.reshape(labels, [-1])]
+
+    def no_images():
+        return {"images": tf.zeros((0,) + image_shape, tf.uint8)}
+
+    def log_likelihood(images, labels=None):
+        checks = image_checks(images, max_score_images, "max_score_images")
+        checks += label_checks(labels, batch_of(images), "batch")
+
+        def score():
+            valid = as_images(images)
+            return log_prob_from_logits(model([valid, *as_labels(labels)] if labels is not None else valid,
+                                              training=False), valid)
+
+        # An empty batch skips the network too (a convolution over 0 images fails in TensorFlow).
+        log_prob = when_valid(checks + [batch_of(images) > 0], score, lambda: tf.zeros([0], tf.float32))
         nats = -log_prob
         return {"log_prob": log_prob, "nll_nats": nats, "bits_per_dim": bits_per_dim_from_nats(nats, image_shape)}
 
-    def sample_with_temperature(num_images, seed, temperature):
-        checks = [
-            tf.debugging.assert_non_negative(num_images, message="num_images must be >= 0"),
-            tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
-        ]
-        with tf.control_dependencies(checks):
-            shape = tf.concat([[num_images], tf.constant(image_shape, tf.int32)], axis=0)
-        images = sampler.fill(tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool), seed, temperature)
-        return {"images": tf.cast(images, tf.uint8)}
+    def sample_with_temperature(num_images, seed, temperature, labels=None):
+        checks = scalar_checks(num_images=num_images, seed=seed, temperature=temperature) + [
+            check(num_images >= 0, "num_images must be >= 0", num_images),
+            bound(num_images, max_sample_images, "max_sample_images", "num_images"),
+            check(temperature > 0, "temperature must be > 0", temperature),
+            *label_checks(labels, num_images, "num_images")]
 
-    def sample(num_images, seed):
-        return sample_with_temperature(num_images, seed, tf.constant(1.0))
+        def draw():
+            shape = tf.concat([tf.reshape(num_images, [1]), image_shape], axis=0)
+            images = sampler.fill(tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool), tf.reshape(seed, []),
+                                  tf.reshape(temperature, []), *as_labels(labels))
+            return {"images": tf.cast(images, tf.uint8)}
 
-    def complete(images, known_mask, seed):
-        mask_check = tf.debugging.assert_equal(tf.shape(known_mask), tf.shape(images),
-                                               message="known_mask must have the shape of images")
-        with tf.control_dependencies([mask_check]):
-            images, known_mask = checked(images), tf.identity(known_mask)
-        filled = sampler.fill(images, tf.ensure_shape(known_mask, (None,) + image_shape), seed, tf.constant(1.0))
-        return {"images": tf.cast(filled, tf.uint8)}
+        return when_valid(checks, draw, no_images)
+
+    def sample(num_images, seed, labels=None):
+        return sample_with_temperature(num_images, seed, tf.constant(1.0), labels)
+
+    def complete(images, known_mask, seed, labels=None):
+        checks = image_checks(images, max_sample_images, "max_sample_images", known_mask) + scalar_checks(seed=seed)
+        checks += label_checks(labels, batch_of(images), "batch")
+
+        def fill():
+            filled = sampler.fill(as_images(images), as_images(known_mask), tf.reshape(seed, []), tf.constant(1.0),
+                                  *as_labels(labels))
+            return {"images": tf.cast(filled, tf.uint8)}
+
+        return when_valid(checks, fill, no_images)
+
+    def limits():
+        return {"max_sample_images": tf.constant(max_sample_images, tf.int32),
+                "max_score_images": tf.constant(max_score_images, tf.int32)}
 
     return {"log_likelihood": log_likelihood, "sample": sample, "sample_with_temperature": sample_with_temperature,
-            "complete": complete}
+            "complete": complete, "limits": limits}
 
 
-def export_saved_model(model, export_dir, jit_compile=False):
+def export_saved_model(model, export_dir, jit_compile=False, max_sample_images=MAX_SAMPLE_IMAGES,
+                       max_score_images=MAX_SCORE_IMAGES):
     """Write `model`'s serving signatures to the SavedModel directory `export_dir`.
 
     Images are int32 [batch, H, W, C] with values in [0, levels); the shape is checked in the graph,
     so a wrong request fails with a message instead of a shape error deep inside the model.
+    `max_sample_images` bounds the images of one `sample*` or `complete` request,
+    `max_score_images` those of one `log_likelihood` request (the `limits` signature returns both).
     """
     import keras
     import tensorflow as tf
 
+    for name, value in (("max_sample_images", max_sample_images), ("max_score_images", max_score_images)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value < 2**31:
+            raise ValueError(f"Expected {name} to be a positive integer below 2**31. Received {name}={value!r}.")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    functions = _serving_functions(model, jit_compile)
-    for name, inputs in SIGNATURE_INPUTS.items():
-        signature = [tf.TensorSpec((None,) * rank, dtype, name=key) for key, (dtype, rank) in inputs.items()]
+    from pixel_keras.likelihood import num_classes_of
+
+    functions = _serving_functions(model, jit_compile, max_sample_images, max_score_images)
+    for name, inputs in signature_inputs(num_classes_of(model)).items():
+        # Declared without a shape: TensorFlow (and Serving, tensorflow/serving#1436) checks a
+        # request's dtypes against the signature but not its ranks, and its optimiser folds a
+        # declared rank into the graph, where a request of another rank would then break the
+        # graph's own checks. The ranks of the table are checked in the graph instead.
+        signature = [tf.TensorSpec(None, dtype, name=key) for key, (dtype, _) in inputs.items()]
         archive.add_endpoint(name, functions[name], input_signature=signature)
     archive.write_out(str(export_dir), verbose=False)
 
@@ -119,10 +234,17 @@ def main(argv=None):
     parser.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the sampling loop")
+    parser.add_argument("--max-sample-images", type=int, default=MAX_SAMPLE_IMAGES,
+                        help=f"most images one sample/complete request may ask for (default {MAX_SAMPLE_IMAGES})")
+    parser.add_argument("--max-score-images", type=int, default=MAX_SCORE_IMAGES,
+                        help=f"most images one log_likelihood request may score (default {MAX_SCORE_IMAGES})")
     args = parser.parse_args(argv)
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise RunError(f"--name must be a plain directory name; received {args.name!r}")
-    from training.sample import load_model_file
+    for flag, value in (("--max-sample-images", args.max_sample_images), ("--max-score-images", args.max_score_images)):
+        if not 1 <= value < 2**31:
+            raise RunError(f"{flag} must be in [1, 2**31 - 1]; received {value}")
+    from pixel_keras.io import load_model_file
 
     model, _ = load_model_file(args.run_dir)
     target = version_directory(args.out, args.name, args.version, args.overwrite)
@@ -131,13 +253,15 @@ def main(argv=None):
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
-        export_saved_model(model, staging, args.jit_compile)
+        export_saved_model(model, staging, args.jit_compile, args.max_sample_images, args.max_score_images)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(f"exported {', '.join(SIGNATURE_INPUTS)} (serving_default = log_likelihood) to {target}")
+    print(f"exported {', '.join(SIGNATURE_INPUTS)} (serving_default = log_likelihood; at most "
+          f"{args.max_sample_images} images per sample/complete request, {args.max_score_images} per "
+          f"log_likelihood request) to {target}")
 
 
 if __name__ == "__main__":

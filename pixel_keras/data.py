@@ -2,20 +2,36 @@
 
 Sources: Fashion-MNIST (TFDS where prepared, else the Debian package's IDX files), its stochastic
 binarization, scikit-learn's 8 x 8 digits, any TFDS image dataset by name, and `folder:PATH`.
+
+Two rules hold for every source:
+- Test splits never depend on the run's seed (a test figure of seed 1 is on the test set of seed
+  0): they are drawn with `FIXED_SPLIT_SEED`. The seed only picks the validation hold-out (out of
+  the non-test images) and the training binarization.
+- Levels are declared, never made: the number of levels is the source's own (detected) or the
+  caller's `levels`, and data outside [0, levels) is a `DataError`, checked where the data enters.
 """
 
 import dataclasses
 import gzip
 import os
 import pathlib
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 DIGITS_LEVELS = 17  # scikit-learn's 8 x 8 digits take values 0 .. 16
+DEFAULT_LEVELS = 256  # 8-bit images
+# TFDS image datasets whose images are not 8-bit (TFDS metadata does not say how many levels).
+TFDS_LEVELS = {"binarized_mnist": 2}
+FIXED_SPLIT_SEED = 0  # test splits and the test binarization; independent of the run's seed
 VALIDATION_FRACTION = 0.1
+LEVELS_SAMPLE = 1000  # TFDS training images checked against the levels when the dataset is loaded
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Import names whose pip package has another name (for the install hint of a missing module).
+PIP_NAMES = {"PIL": "pillow", "cv2": "opencv-python", "sklearn": "scikit-learn", "skimage": "scikit-image",
+             "yaml": "pyyaml"}
 
 
 class DataError(ValueError):
@@ -33,16 +49,72 @@ class Splits:
     image_shape: tuple
     num_levels: int
     sizes: dict  # images per split; None where the source does not say
+    # Class labels where the source has them (class-conditional training): per split, a dataset of
+    # int32 labels in the order of that split's images (zip the two); None where it has none.
+    labels: dict = None
+    num_classes: int = None
 
 
-def load_digits(test_fraction=0.2, seed=0):
-    """scikit-learn's bundled 8 x 8 digits as ((train, test), 17): uint8 arrays (N, 8, 8, 1)."""
+def _declared_levels(name, detected, levels):
+    """`levels` where the caller declares it, else the source's own `detected` levels."""
+    if levels is None:
+        return detected
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 2 <= levels <= DEFAULT_LEVELS:
+        raise DataError(f"Expected levels, an integer in [2, {DEFAULT_LEVELS}] (every source here is 8-bit), "
+                        f"for dataset {name!r}. Received levels={levels!r}.")
+    return int(levels)
+
+
+def _out_of_levels_message(name, levels, largest):
+    return (f"Dataset {name!r} has pixel values up to {largest}, outside the {levels} levels declared for it "
+            f"(values 0 .. {levels - 1}). Data is never requantised: declare at least {largest + 1} levels, "
+            "or give data in range.")
+
+
+def check_levels(name, images, levels):
+    """Refuse in-memory `images` with a value outside [0, levels), naming the largest value found."""
+    largest = int(images.max()) if images.size else 0
+    if largest >= levels:
+        raise DataError(_out_of_levels_message(name, levels, largest))
+
+
+def assert_levels(dataset, name, levels):
+    """`dataset` of uint8 images with an in-graph check: the first image with a value outside
+    [0, levels) stops the pipeline with a message naming the dataset, the levels and that value."""
+    if levels > np.iinfo(np.uint8).max:  # every uint8 value is in range
+        return dataset
+    message = (f"Dataset {name} has a pixel value outside the {levels} levels declared for it "
+               f"(values 0 .. {levels - 1}); data is never requantised. Largest value of the image:")
+
+    def check(image):
+        largest = tf.reduce_max(image)
+        with tf.control_dependencies([tf.debugging.Assert(largest < levels, [message, largest])]):
+            return tf.identity(image)
+
+    return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def load_digits(test_fraction=0.2):
+    """scikit-learn's bundled 8 x 8 digits as ((train, test), 17): uint8 arrays (N, 8, 8, 1); the
+    test images are the same for every run (`FIXED_SPLIT_SEED`)."""
     from sklearn.datasets import load_digits as sklearn_digits
 
-    images = sklearn_digits().images.astype(np.uint8)[..., None]
-    order = np.random.default_rng(seed).permutation(len(images))
-    num_test = int(round(len(images) * test_fraction))
-    return (images[order[num_test:]], images[order[:num_test]]), DIGITS_LEVELS
+    return _digits_split(sklearn_digits().images.astype(np.uint8)[..., None], test_fraction), DIGITS_LEVELS
+
+
+def load_digit_labels(test_fraction=0.2):
+    """The digit (0 .. 9) of each image of `load_digits(test_fraction)`, in its order:
+    (train_labels, test_labels), int32 arrays."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    return _digits_split(sklearn_digits().target.astype(np.int32), test_fraction)
+
+
+def _digits_split(values, test_fraction):
+    """(train, test) of the digits' images or labels by the fixed split (`FIXED_SPLIT_SEED`)."""
+    order = np.random.default_rng(FIXED_SPLIT_SEED).permutation(len(values))
+    num_test = int(round(len(values) * test_fraction))
+    return values[order[num_test:]], values[order[:num_test]]
 
 
 def _read_idx_images(path):
@@ -78,47 +150,128 @@ def _fashion_mnist_arrays(data_dir):
     return tuple(_read_idx_images(f) for f in files)
 
 
-def _binarize(images, seed):
-    """Stochastic binarization (as for the paper's binarized MNIST), fixed by `seed`."""
+def _read_idx_labels(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8 or int.from_bytes(data[:4], "big") != 0x801:
+        raise DataError(f"{path} is not an IDX label file (bad magic number).")
+    count = int.from_bytes(data[4:8], "big")
+    if len(data) != 8 + count:
+        raise DataError(f"{path} is truncated: expected {count} labels.")
+    return np.frombuffer(data, np.uint8, offset=8).astype(np.int32)
+
+
+def _fashion_mnist_labels(data_dir):
+    """(train, test) int32 class labels (10 classes) in the order of `_fashion_mnist_arrays`."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+    if builder.is_prepared():
+        return tuple(
+            np.array([example["label"] for example in tfds.as_numpy(builder.as_dataset(split=split))], np.int32)
+            for split in ("train", "test")
+        )
+    idx_dir = pathlib.Path(os.environ.get("PIXEL_KERAS_FASHION_MNIST_DIR", FASHION_MNIST_IDX_DIR))
+    files = [idx_dir / f"{prefix}-labels-idx1-ubyte.gz" for prefix in ("train", "t10k")]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise DataError(f"Fashion-MNIST labels not found: missing {', '.join(missing)}.")
+    return tuple(_read_idx_labels(f) for f in files)
+
+
+def _binarize(images, seed, purpose):
+    """Stochastic binarization (as for the paper's binarized MNIST), fixed by (`seed`, `purpose`):
+    purpose 0 is the training binarization, 1 the test one, so the two never share random draws."""
     probabilities = images.astype(np.float32) / 255.0
-    return (np.random.default_rng(seed).random(images.shape) < probabilities).astype(np.uint8)
+    return (np.random.default_rng([seed, purpose]).random(images.shape) < probabilities).astype(np.uint8)
+
+
+def _to_8_bit(image):
+    """16-bit grayscale (PIL modes I;16*, and I as PNG opens it) scaled to 8 bits, value * 255 / 65535
+    rounded (PIL's own conversion clips it instead: mid-grey would become 255); other modes as they are."""
+    from PIL import Image
+
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return image
+    values = np.clip(np.asarray(image, np.float64), 0, 65535)
+    return Image.fromarray(np.round(values * 255 / 65535).astype(np.uint8), mode="L")
 
 
 def load_image_file(path, image_size, channels):
-    from PIL import Image, UnidentifiedImageError
+    """One image file as uint8 (image_size, image_size, channels): upright per its EXIF orientation,
+    16-bit scaled to 8 bits, centre-cropped to a square and resized.
+
+    Raises:
+        DataError: naming the file, when it cannot be read as an image.
+    """
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = _to_8_bit(ImageOps.exif_transpose(image)).convert("L" if channels == 1 else "RGB")
             width, height = image.size
             side = min(width, height)
             left, top = (width - side) // 2, (height - side) // 2
             image = image.crop((left, top, left + side, top + side)).resize((image_size, image_size), Image.BILINEAR)
             array = np.asarray(image, np.uint8)
-    except (UnidentifiedImageError, OSError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
         raise DataError(f"Cannot read image {path}: {error}") from None
     return array.reshape(image_size, image_size, channels)
 
 
-def _folder_arrays(folder, image_size, channels, seed):
-    """All images of a folder, centre-cropped and resized, split 80 / 10 / 10 by a fixed permutation."""
+def _tenth(count):
+    return max(1, int(round(count * 0.1)))
+
+
+def _folder_splits(name, folder, image_size, channels, levels, seed):
+    """A folder's readable images split 80 / 10 / 10 (train / validation / test, of the whole); the
+    test images are fixed (`FIXED_SPLIT_SEED`), the validation ones follow `seed`. Unreadable files
+    are skipped with one warning naming them."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise DataError(f"Image folder {folder} does not exist.")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(paths) < 3:
-        raise DataError(f"Image folder {folder} has {len(paths)} PNG/JPEG images; at least 3 are needed.")
-    images = np.stack([load_image_file(p, image_size, channels) for p in paths])
-    order = np.random.default_rng(seed).permutation(len(images))
-    num_test = max(1, len(images) // 10)
-    return images[order[num_test:]], images[order[:num_test]]
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images, classes, unreadable = [], [], []
+    for path in paths:
+        try:
+            images.append(load_image_file(path, image_size, channels))
+            classes.append(path.relative_to(folder).parts[0] if len(path.relative_to(folder).parts) > 1 else None)
+        except DataError as error:
+            unreadable.append((path, error))
+    if paths and not images:
+        raise DataError(f"None of the {len(paths)} PNG/JPEG files in {folder} can be read; "
+                        f"the first: {unreadable[0][1]}")
+    if unreadable:
+        shown = ", ".join(str(path.relative_to(folder)) for path, _ in unreadable[:5])
+        warnings.warn(f"Skipped {len(unreadable)} unreadable image file(s) of {len(paths)} in {folder}: "
+                      f"{shown}{', ...' if len(unreadable) > 5 else ''}", stacklevel=3)
+    if len(images) < 3:
+        raise DataError(f"Image folder {folder} has {len(images)} readable PNG/JPEG images; at least 3 are needed.")
+    images = np.stack(images)
+    order = np.random.default_rng(FIXED_SPLIT_SEED).permutation(len(images))
+    num_test = _tenth(len(images))
+    labels, class_names = None, sorted(set(classes) - {None})
+    if class_names and None not in classes:  # one sub-folder per class: labels in sorted folder-name order
+        indices = np.array([class_names.index(sub_folder) for sub_folder in classes], np.int32)
+        labels = indices[order[num_test:]], indices[order[:num_test]]
+    return _from_arrays(name, images[order[num_test:]], images[order[:num_test]], levels, seed,
+                        num_validation=_tenth(len(images)), labels=labels, num_classes=len(class_names))
 
 
-def _from_arrays(name, train, test, num_levels, seed):
-    """Splits from in-memory arrays; the validation split is held out of `train` by a fixed permutation."""
+def _from_arrays(name, train, test, num_levels, seed, num_validation=None, labels=None, num_classes=None):
+    """Splits from in-memory arrays (checked against `num_levels`); the validation split, 10% of
+    `train` unless `num_validation` says how many, is held out of `train` by a `seed` permutation.
+    `labels`: optional (train_labels, test_labels) of `num_classes` classes, split alike."""
+    check_levels(name, np.concatenate([train.reshape(-1), test.reshape(-1)]), num_levels)
     order = np.random.default_rng(seed).permutation(len(train))
-    num_validation = max(1, int(round(len(train) * VALIDATION_FRACTION)))
+    if num_validation is None:
+        num_validation = max(1, int(round(len(train) * VALIDATION_FRACTION)))
     validation, train = train[order[:num_validation]], train[order[num_validation:]]
+    if labels is not None:
+        train_labels, test_labels = labels
+        labels = {"train": train_labels[order[num_validation:]], "validation": train_labels[order[:num_validation]],
+                  "test": test_labels}
+        labels = {key: tf.data.Dataset.from_tensor_slices(values.astype(np.int32)) for key, values in labels.items()}
     return Splits(
         name=name,
         train=tf.data.Dataset.from_tensor_slices(train),
@@ -127,21 +280,56 @@ def _from_arrays(name, train, test, num_levels, seed):
         image_shape=tuple(train.shape[1:]),
         num_levels=num_levels,
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
+        labels=labels,
+        num_classes=num_classes if labels is not None else None,
     )
 
 
-def _tfds_splits(name, data_dir):
-    """A TFDS image dataset by name: validation is the last 10% of its train split."""
-    import tensorflow_datasets as tfds
+def _missing_module_message(name, error):
+    module = (error.name or "").split(".")[0]
+    if not module:
+        return f"TFDS cannot load {name!r}: an import failed ({error}). Reinstall with `pip install -e .`."
+    return (f"TFDS needs the Python module {module!r} to load {name!r}, and it is not installed ({error}). "
+            f"Install it with `pip install {PIP_NAMES.get(module, module)}` (or `pip install -e .` for this "
+            "package's pinned dependencies) and run again.")
 
+
+def _tfds_builder(name, data_dir):
+    """The TFDS builder of `name`, prepared: downloaded and prepared first where it is not yet."""
     try:
+        import tensorflow_datasets as tfds
+
         builder = tfds.builder(name, data_dir=data_dir)
-        if not builder.is_prepared():
+    except ImportError as error:
+        raise DataError(_missing_module_message(name, error)) from None
+    except Exception as error:  # TFDS raises many types for an unknown name
+        raise DataError(f"Unknown dataset {name!r}: not one of {', '.join(DATASETS[:-1])} nor a TFDS "
+                        f"dataset ({str(error).splitlines()[0]})") from None
+    if not builder.is_prepared():
+        try:
             builder.download_and_prepare()
-    except Exception as error:  # TFDS raises many types: unknown name, no network, bad files
-        raise DataError(f"TFDS dataset {name!r} is not available: {str(error).splitlines()[0]}") from None
+        except ImportError as error:
+            raise DataError(_missing_module_message(name, error)) from None
+        except Exception as error:  # no network, bad files, manual download needed, ...
+            raise DataError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}, and downloading and "
+                            f"preparing it failed: {str(error).splitlines()[0]}") from None
+    return builder
+
+
+def _tfds_splits(name, data_dir, levels):
+    """A TFDS image dataset by name: validation is the last 10% of its train split. Its levels are
+    checked on the first LEVELS_SAMPLE training images at once, and on every image in the pipeline."""
+    levels = _declared_levels(name, TFDS_LEVELS.get(name, DEFAULT_LEVELS), levels)
+    builder = _tfds_builder(name, data_dir)
     if "image" not in builder.info.features:
         raise DataError(f"TFDS dataset {name!r} has no 'image' feature.")
+    feature = builder.info.features["image"]
+    if np.dtype(feature.np_dtype) != np.uint8:
+        raise DataError(f"TFDS dataset {name!r} has {np.dtype(feature.np_dtype).name} images; only 8-bit "
+                        "(uint8) images are supported.")
+    image_shape = tuple(feature.shape)
+    if None in image_shape:
+        raise DataError(f"TFDS dataset {name!r} has images of varying size {image_shape}; use folder:PATH instead.")
     known_splits = builder.info.splits  # empty when TFDS has no metadata (e.g. generated test data)
     test_split = "test" if "test" in known_splits or not known_splits else "validation"
     if known_splits and test_split not in known_splits:
@@ -156,43 +344,74 @@ def _tfds_splits(name, data_dir):
         key: builder.as_dataset(split=split).map(lambda example: example["image"])
         for key, split in split_names.items()
     }
-    image_shape = tuple(builder.info.features["image"].shape)
-    if None in image_shape:
-        raise DataError(f"TFDS dataset {name!r} has images of varying size {image_shape}; use folder:PATH instead.")
+    largest = datasets["train"].take(LEVELS_SAMPLE).reduce(
+        tf.constant(0, tf.uint8), lambda top, image: tf.maximum(top, tf.reduce_max(image)))
+    if int(largest) >= levels:
+        raise DataError(_out_of_levels_message(name, levels, int(largest)))
+    datasets = {key: assert_levels(dataset, name, levels) for key, dataset in datasets.items()}
     sizes = {key: known_splits[split].num_examples if known_splits else None for key, split in split_names.items()}
-    return Splits(name, datasets["train"], datasets["validation"], datasets["test"], image_shape, 256, sizes)
+    features = builder.info.features  # a FeaturesDict: `in` and [], no .get
+    labels, num_classes = None, getattr(features["label"] if "label" in features else None, "num_classes", None)
+    if num_classes:  # a ClassLabel feature: the same examples in the same order as the images
+        labels = {key: builder.as_dataset(split=split).map(lambda example: tf.cast(example["label"], tf.int32))
+                  for key, split in split_names.items()}
+    return Splits(name, datasets["train"], datasets["validation"], datasets["test"], image_shape, levels, sizes,
+                  labels, num_classes if labels else None)
+
+
+def with_labels(splits):
+    """`splits` whose train / validation / test datasets yield (image, label) pairs, for
+    class-conditional training.
+
+    Raises:
+        DataError: where the source has no class labels, or fewer than two classes.
+    """
+    if splits.labels is None or (splits.num_classes or 0) < 2:
+        raise DataError(
+            f"Dataset {splits.name!r} has no class labels (of at least 2 classes) for a class-conditional model: "
+            "fashion_mnist, binarized_fashion_mnist, digits, TFDS datasets with a 'label' feature and "
+            f"folder:PATH with one sub-folder per class have them. Received num_classes={splits.num_classes}."
+        )
+    paired = {key: tf.data.Dataset.zip((getattr(splits, key), splits.labels[key]))
+              for key in ("train", "validation", "test")}
+    return dataclasses.replace(splits, **paired)
 
 
 DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "folder:PATH", "<any TFDS image dataset>")
 
 
-def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0):
+def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, levels=None):
     """Load a dataset by name as `Splits`.
 
     Args:
         name: "fashion_mnist" (default dataset), "binarized_fashion_mnist", "digits",
             "folder:PATH", or the name of a TFDS image dataset (e.g. "mnist", "cifar10",
-            "downsampled_imagenet/32x32").
+            "binarized_mnist", "downsampled_imagenet/32x32").
         data_dir: TFDS data directory.
         image_size: side of the square images made from a folder.
         channels: 1 or 3 for a folder (default 3).
-        seed: fixes the validation hold-out, folder splits and the binarization.
+        seed: fixes the validation hold-out and the training binarization (never a test split).
+        levels: number of pixel levels, 2 .. 256 (default: the dataset's own: 17 for digits, 2 for
+            the binarized ones, else 256). Data outside [0, levels) is refused, never requantised.
 
     Raises:
-        DataError: with a message saying what is missing or unreadable.
+        DataError: with a message saying what is missing, unreadable or out of range.
     """
     if name == "digits":
-        (train, test), levels = load_digits(seed=seed)
-        return _from_arrays(name, train, test, levels, seed)
+        (train, test), detected = load_digits()
+        return _from_arrays(name, train, test, _declared_levels(name, detected, levels), seed,
+                            labels=load_digit_labels(), num_classes=10)
     if name in ("fashion_mnist", "binarized_fashion_mnist"):
         train, test = _fashion_mnist_arrays(data_dir)
         if name == "binarized_fashion_mnist":
-            return _from_arrays(name, _binarize(train, seed), _binarize(test, seed + 1), 2, seed)
-        return _from_arrays(name, train, test, 256, seed)
+            train, test = _binarize(train, seed, 0), _binarize(test, FIXED_SPLIT_SEED, 1)
+        detected = 2 if name == "binarized_fashion_mnist" else DEFAULT_LEVELS
+        return _from_arrays(name, train, test, _declared_levels(name, detected, levels), seed,
+                            labels=_fashion_mnist_labels(data_dir), num_classes=10)
     if name.startswith("folder:"):
         channels = 3 if channels is None else channels
         if channels not in (1, 3):
             raise DataError(f"Expected channels 1 or 3 for a folder. Received channels={channels}.")
-        train, test = _folder_arrays(name[len("folder:"):], image_size, channels, seed)
-        return _from_arrays(name, train, test, 256, seed)
-    return _tfds_splits(name, data_dir)
+        return _folder_splits(name, name[len("folder:"):], image_size, channels,
+                              _declared_levels(name, DEFAULT_LEVELS, levels), seed)
+    return _tfds_splits(name, data_dir, levels)

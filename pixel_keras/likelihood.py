@@ -6,10 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from pixel_keras.layers.conditioning import Conditioning
+
 
 def model_spec(model):
     """(image_shape, num_levels) of a model from `build_model`, read off its input and output."""
-    image_shape = tuple(model.input_shape[1:])
+    image_shape = tuple(model.inputs[0].shape[1:])  # images come first; a conditional model's labels second
     output_rank = len(model.output_shape)
     num_levels = 2 if output_rank == 4 else model.output_shape[-1]
     return image_shape, num_levels
@@ -67,28 +69,70 @@ def bits_per_dim_from_nats(nats, image_shape):
     return nats / (float(np.prod(image_shape)) * math.log(2.0))
 
 
-def log_prob(model, images, batch_size=256):
-    """log p(image) in nats for each image, shape (batch,), as a numpy array.
+def num_classes_of(model):
+    """K of a class-conditional model (second input `labels`), None for an unconditional model."""
+    if not any(tensor.name == "labels" for tensor in model.inputs):
+        return None
+    classes = {layer.num_classes for layer in model.layers if isinstance(layer, Conditioning) and layer.num_classes}
+    if len(classes) != 1:
+        raise ValueError(f"A model with a `labels` input needs one label Conditioning size. Found {sorted(classes)}.")
+    return classes.pop()
+
+
+def check_labels(labels, num_classes, batch):
+    """Return `labels` as int32 after checking them against a model's `num_classes` (None:
+    unconditional) and the batch size.
+
+    Raises:
+        ValueError: for labels given to an unconditional model, none given to a conditional one,
+            non-integer labels, a shape other than (batch,), or values outside [0, num_classes).
+    """
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(f"This model is unconditional: it takes no labels. Received labels={labels!r}.")
+        return None
+    if labels is None:
+        raise ValueError(
+            f"This model is class-conditional: pass labels=, ints in [0, {num_classes}), shape ({batch},)."
+        )
+    array = np.asarray(labels)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"Expected integer labels in [0, {num_classes}). Received labels of dtype {array.dtype}.")
+    if array.shape != (batch,):
+        raise ValueError(f"Expected labels of shape ({batch},), one per image. Received shape {array.shape}.")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"Expected labels in [0, {num_classes - 1}]. Received values in [{array.min()}, {array.max()}]."
+        )
+    return array.astype(np.int32)
+
+
+def log_prob(model, images, batch_size=256, *, labels=None):
+    """log p(image) in nats (log p(image | label) for a conditional model) for each image, shape
+    (batch,), as a numpy array.
 
     Args:
         model: a model from `build_model` (or one loaded from a .keras file).
         images: integer array (batch, H, W, C) with values in [0, num_levels).
         batch_size: images per forward pass.
+        labels: class-conditional models only (and required there): ints (batch,) in [0, K).
     """
     image_shape, num_levels = model_spec(model)
     images = check_images(images, image_shape, num_levels)
-    chunks = [
-        ops.convert_to_numpy(log_prob_from_logits(model(images[start:start + batch_size], training=False),
-                                                  images[start:start + batch_size]))
-        for start in range(0, len(images), batch_size)
-    ]
+    labels = check_labels(labels, num_classes_of(model), len(images))
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        inputs = batch if labels is None else [batch, labels[start:start + batch_size]]
+        chunks.append(ops.convert_to_numpy(log_prob_from_logits(model(inputs, training=False), batch)))
     return np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
 
 
-def bits_per_dim(model, images, batch_size=256):
-    """Negative log-likelihood in bits per dimension for each image, shape (batch,)."""
+def bits_per_dim(model, images, batch_size=256, *, labels=None):
+    """Negative log-likelihood in bits per dimension for each image, shape (batch,); `labels` as
+    in `log_prob`."""
     image_shape, _ = model_spec(model)
-    return bits_per_dim_from_nats(-log_prob(model, images, batch_size), image_shape)
+    return bits_per_dim_from_nats(-log_prob(model, images, batch_size, labels=labels), image_shape)
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
@@ -106,10 +150,25 @@ class NegativeLogLikelihood(keras.losses.Loss):
         return nll_bits_per_dim(y_true, y_pred)
 
 
+def _targets_in_range(values, num_levels):
+    """Per image (axis 0), whether every value is an integer in [0, num_levels); NaN never is."""
+    integer = ops.equal(values, ops.round(values))
+    in_range = ops.logical_and(ops.greater_equal(values, 0.0), ops.less_equal(values, num_levels - 1.0))
+    return ops.all(ops.logical_and(integer, in_range), axis=tuple(range(1, len(values.shape))))
+
+
 @keras.saving.register_keras_serializable(package="pixel_keras")
 def nll_nats_per_image(y_true, y_pred):
-    """Per-image negative log-likelihood in nats from integer images and logits."""
-    return -log_prob_from_logits(y_pred, ops.cast(ops.round(y_true), "int32"))
+    """Per-image negative log-likelihood in nats from integer images and logits.
+
+    NaN for an image with any target outside [0, num_levels) or not an integer: the one-hot of such
+    a value is empty (loss 0) and a Bernoulli target of 255 gives a negative loss, so a finite number
+    would be wrong. NaN is computed in the graph (asserts vanish under XLA), and TerminateOnNaN stops.
+    """
+    num_levels = 2 if len(y_pred.shape) == 4 else y_pred.shape[-1]
+    values = ops.cast(y_true, "float32")
+    nats = -log_prob_from_logits(y_pred, ops.cast(ops.round(values), "int32"))
+    return ops.where(_targets_in_range(values, num_levels), nats, float("nan"))
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")

@@ -3,11 +3,15 @@
 A pixel may only see pixels before it in raster order, and inside a pixel the colour channels are
 ordered R, G, B. Features are split into `color_channels` contiguous groups; at the kernel centre an
 output group ``c`` connects to input groups ``< c`` (mask "A") or ``<= c`` (mask "B").
+
+Mask "V" (the Gated PixelCNN's vertical stack) keeps every kernel row up to and including the centre
+row, whole, with no colour groups: its output at row i sees rows <= i, and only reaches a prediction
+after a shift down by one row, where all of it is the past.
 """
 
 import numpy as np
 
-MASK_TYPES = ("A", "B")
+MASK_TYPES = ("A", "B", "V")
 
 
 def feature_groups(num_features, color_channels, blocks=1):
@@ -45,7 +49,8 @@ def causal_mask(kernel_size, in_features, out_features, mask_type, color_channel
         kernel_size: (height, width), both odd; the centre is the current pixel.
         in_features: input features of the convolution (colour groups contiguous).
         out_features: output features (colour groups contiguous inside each of `out_blocks`).
-        mask_type: "A" (the centre pixel's group does not see itself) or "B" (it does).
+        mask_type: "A" (the centre pixel's group does not see itself), "B" (it does) or "V" (rows up
+            to the centre row, whole; colour groups play no part).
         color_channels: number of colour groups.
         out_blocks: number of equal blocks of output features, each grouped on its own.
 
@@ -57,6 +62,9 @@ def causal_mask(kernel_size, in_features, out_features, mask_type, color_channel
     height, width = kernel_size
     centre_row, centre_col = height // 2, width // 2
     mask = np.zeros((height, width, in_features, out_features), dtype=np.float32)
+    if mask_type == "V":
+        mask[: centre_row + 1] = 1.0
+        return mask
     mask[:centre_row] = 1.0
     mask[centre_row, :centre_col] = 1.0
     in_group = feature_groups(in_features, color_channels)[:, None]

@@ -1,10 +1,14 @@
-"""`build_model`: functional Keras models for PixelCNN, Row LSTM and Diagonal BiLSTM."""
+"""`build_model`: functional Keras models for PixelCNN, Gated PixelCNN and the PixelRNNs."""
 
 import keras
 
-from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, SpatialLSTM
+from pixel_keras.layers.conditioning import Conditioning
+from pixel_keras.layers.gated import GatedBlock
 
-ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
+ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
+# The recurrent layer of each PixelRNN-style arch (Spatial LSTM: RIDE's 2-D LSTM with our discrete head).
+RECURRENT_LAYERS = {"row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM, "spatial_lstm": SpatialLSTM}
 
 # Paper sizes (Table 1, CIFAR-10): 15-layer PixelCNN (first + 12 residual blocks + 2 head layers),
 # 12-layer PixelRNNs, h = 128.
@@ -27,40 +31,55 @@ def _check_image_shape(image_shape):
         )
 
 
-def _pixelcnn_block(x, hidden, color_channels, index):
-    """Residual block of the paper's Figure 5: 1 x 1 (2h -> h), 3 x 3 mask B, 1 x 1 (h -> 2h)."""
+def _pixelcnn_block(x, hidden, color_channels, index, condition):
+    """Residual block of the paper's Figure 5: 1 x 1 (2h -> h), 3 x 3 mask B, 1 x 1 (h -> 2h); a
+    conditioning bias is added to the 3 x 3 convolution's output, before the next ReLU."""
     for kernel, units, part in ((1, hidden, "reduce"), (3, hidden, "conv"), (1, 2 * hidden, "expand")):
         x = keras.layers.ReLU(name=f"block{index}_{part}_relu")(x)
         x = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")(x)
+        bias = condition(units, f"block{index}_{part}_condition") if part == "conv" else None
+        if bias is not None:
+            x = keras.layers.Add(name=f"block{index}_{part}_conditioned")([x, bias])
     return x
 
 
-def _recurrent_block(x, arch, hidden, color_channels, index):
-    """A Row LSTM or Diagonal BiLSTM layer with the 1 x 1 projection back to 2h features."""
-    layer = RowLSTM if arch == "row_lstm" else DiagonalBiLSTM
-    x = layer(hidden, color_channels=color_channels, name=f"{arch}{index}")(x)
+def _conditioned_call(layer, inputs, condition):
+    """Call a layer that takes an optional `conditioning` bias of `layer.conditioning_units` features."""
+    bias = condition(layer.conditioning_units, f"{layer.name}_condition")
+    return layer(inputs) if bias is None else layer(inputs, conditioning=bias)
+
+
+def _recurrent_block(x, arch, hidden, color_channels, index, condition):
+    """A Row LSTM, Diagonal BiLSTM or Spatial LSTM layer with the 1 x 1 projection back to 2h features;
+    a conditioning bias goes into the layer's input-to-state map."""
+    x = _conditioned_call(RECURRENT_LAYERS[arch](hidden, color_channels=color_channels, name=f"{arch}{index}"),
+                          x, condition)
     return MaskedConv2D(2 * hidden, 1, "B", color_channels, name=f"{arch}{index}_project")(x)
 
 
 def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None, residual=True,
-                skip=False, head_units=None):
+                skip=False, head_units=None, num_classes=None):
     """Build a PixelCNN or PixelRNN that maps integer images to per-channel logits.
 
     Args:
-        arch: "pixelcnn", "row_lstm" or "diagonal_bilstm".
+        arch: "pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm" or "gated_pixelcnn".
         image_shape: (height, width, channels) with 1 or 3 channels.
         num_levels: discrete values per channel; 2 gives a Bernoulli (sigmoid) head, more a softmax.
         num_layers: residual blocks (PixelCNN) or recurrent layers (PixelRNN) between the 7 x 7
             mask-A convolution and the output head. Default 12.
-        hidden: h; the residual stream has 2h features. Default 128.
+        hidden: h; the residual stream has 2h features (gated_pixelcnn: each stack has h, the gate
+            pre-activations 2h). Default 128.
         residual: add each block's output to its input (else the block's output replaces it).
         skip: feed the sum of every block's output to the head instead of the last block's.
         head_units: features of the first 1 x 1 head convolution. Default 2h.
+        num_classes: K for a class-conditional model: a second input `labels`, int32 (batch,) in
+            [0, K), whose learned per-class vectors are added to every layer's pre-activations
+            (`Conditioning`). None: unconditional.
 
     Returns:
         A `keras.Model` named `arch` taking int32 images (batch, H, W, C) with values in
-        [0, num_levels) and returning logits (batch, H, W, C, num_levels), or Bernoulli logits
-        (batch, H, W, C) when num_levels == 2.
+        [0, num_levels) (conditional: inputs [images, labels]) and returning logits
+        (batch, H, W, C, num_levels), or Bernoulli logits (batch, H, W, C) when num_levels == 2.
     """
     if arch not in ARCHS:
         raise ValueError(f"Expected arch to be one of {ARCHS}. Received arch={arch!r}.")
@@ -73,19 +92,34 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         _check_positive_int(name, value)
     if num_levels < 2:
         raise ValueError(f"Expected num_levels >= 2. Received num_levels={num_levels}.")
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                                    or num_classes < 2):
+        raise ValueError(f"Expected num_classes to be an integer >= 2 or None. Received num_classes={num_classes!r}.")
     height, width, channels = image_shape
     if arch == "diagonal_bilstm" and width < height:
         raise ValueError(f"diagonal_bilstm needs width >= height. Received image_shape={tuple(image_shape)}.")
 
     images = keras.Input(shape=tuple(image_shape), dtype="int32", name="images")
+    labels = None if num_classes is None else keras.Input(shape=(), dtype="int32", name="labels")
+
+    def condition(units, name):
+        return None if labels is None else Conditioning(units, num_classes, name=name)(labels)
+
     x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_pixels")(images)
-    x = MaskedConv2D(2 * hidden, 7, "A", channels, name="input_conv")(x)
+    if arch == "gated_pixelcnn":  # a vertical stack (rows above) and a horizontal one (the row so far)
+        vertical = MaskedConv2D(hidden, 7, "V", name="input_vertical")(x)
+        x = MaskedConv2D(hidden, (1, 7), "A", channels, name="input_conv")(x)
+    else:
+        x = MaskedConv2D(2 * hidden, 7, "A", channels, name="input_conv")(x)
     skips = []
     for index in range(num_layers):
         if arch == "pixelcnn":
-            out = _pixelcnn_block(x, hidden, channels, index)
+            out = _pixelcnn_block(x, hidden, channels, index, condition)
+        elif arch == "gated_pixelcnn":
+            vertical, out = _conditioned_call(GatedBlock(hidden, 3, channels, name=f"gated{index}"),
+                                              [vertical, x], condition)
         else:
-            out = _recurrent_block(x, arch, hidden, channels, index)
+            out = _recurrent_block(x, arch, hidden, channels, index, condition)
         skips.append(out)
         x = keras.layers.Add(name=f"residual{index}")([x, out]) if residual else out
     if skip:
@@ -96,4 +130,5 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         x = MaskedConv2D(units, 1, "B", channels, name=part)(x)
     logits_shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
     logits = keras.layers.Reshape(logits_shape, name="logits")(x)
-    return keras.Model(images, logits, name=arch)
+    inputs = images if labels is None else [images, labels]
+    return keras.Model(inputs, logits, name=arch)

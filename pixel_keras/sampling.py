@@ -1,80 +1,197 @@
-"""Sampling and image completion: one compiled `tf.function` loop over pixels and channels.
+"""Sampling and image completion: one compiled loop over pixels and channels, fast or plain.
 
 Pixels are drawn in raster order and, inside a pixel, channel by channel (R, G, B), each from the
-model's conditional given everything drawn or known before it. The loop is a `tf.while_loop`
-inside a `tf.function` with a fixed input signature (traced once per model, any batch size),
-XLA-compiled on request, with stateless random ops so that a seed fixes the result.
+model's conditional given everything drawn or known before it. Each value is the inverse CDF of its
+conditional (softmax over levels with temperature; Bernoulli for 2 levels) at one uniform number,
+drawn from the seed for that image and sub-pixel (stateless). Two loops share that draw:
+
+- "fast" (default): `pixel_keras.incremental` computes every layer only at the new position from
+  per-layer caches; models with a layer it has no rule for fall back to "plain" (with a warning);
+- "plain": the whole network on the whole image at every step, the reference.
+
+The two differ only where a uniform falls within float rounding of a CDF boundary. Either loop is
+a `tf.function` with a fixed input signature (traced once per model, any batch size), XLA-compiled
+on request.
 """
 
+import warnings
 import weakref
 
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
-from pixel_keras.likelihood import check_images, model_spec
+from pixel_keras.incremental import IncrementalModel
+from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
 from pixel_keras.xla import default_jit_compile
+
+METHODS = ("fast", "plain")
+
+
+def uniforms(seed, shape):
+    """The uniform numbers in [0, 1) of one `fill` call: element [i, row, col, channel] decides the
+    value of image i there. The only TensorFlow-specific draw (stateless: a seed fixes them)."""
+    return tf.random.stateless_uniform(shape, tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)]))
+
+
+def inverse_cdf(logits, uniform, temperature):
+    """Values (batch,) int32: the smallest level whose CDF reaches `uniform`.
+
+    Args:
+        logits: (batch, levels) softmax logits, or (batch,) Bernoulli logits (levels 0, 1).
+        uniform: (batch,) numbers in [0, 1).
+        temperature: positive scalar dividing the logits.
+    """
+    if len(logits.shape) == 1:
+        return ops.cast(ops.sigmoid(-logits / temperature) < uniform, "int32")  # the CDF at 0 is p(0)
+    cdf = ops.cumsum(ops.softmax(logits / temperature, axis=-1), axis=-1)
+    below = ops.sum(ops.cast(cdf < uniform[:, None], "int32"), axis=-1)
+    return ops.minimum(below, logits.shape[-1] - 1)  # a uniform above a rounded-down last CDF value
+
+
+def _chunk_seed(seed, chunk):
+    """Seed of the `chunk`-th batch of a large request; chunk 0 keeps `seed` (so one `fill` call
+    and the Python API agree)."""
+    if chunk == 0:
+        return seed
+    return int(np.random.SeedSequence([seed % 2**63, chunk]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class Sampler:
     """Draws and completes images for one model; `fill` is the compiled loop that all entry points
     (the Python API, the TensorBoard galleries, the SavedModel signatures) share.
 
+    `fill(images, known_mask, seed, temperature)` (plus `labels`, int32 (batch,), for a
+    class-conditional model) replaces every value where `known_mask` is False by a draw.
+
     Args:
         model: a model from `build_model`.
         jit_compile: compile the loop with XLA; default: where a GPU is present.
+        method: "fast" (incremental, cached) or "plain" (the whole network at every step).
     """
 
-    def __init__(self, model, jit_compile=None):
+    def __init__(self, model, jit_compile=None, method="fast"):
+        if method not in METHODS:
+            raise ValueError(f"Expected method to be one of {METHODS}. Received method={method!r}.")
         jit_compile = default_jit_compile() if jit_compile is None else jit_compile
         self.model = model
         self.image_shape, self.num_levels = model_spec(model)
+        self.num_classes = num_classes_of(model)
+        self.incremental = None
+        if method == "fast":
+            try:
+                self.incremental = IncrementalModel(model, self.image_shape)
+            except NotImplementedError as error:
+                warnings.warn(f"Fast sampling is not available for this model, using the plain loop: {error}")
+                method = "plain"
+        self.method = method
         signature = [
             tf.TensorSpec((None,) + self.image_shape, tf.int32, name="images"),
             tf.TensorSpec((None,) + self.image_shape, tf.bool, name="known_mask"),
             tf.TensorSpec((), tf.int64, name="seed"),
             tf.TensorSpec((), tf.float32, name="temperature"),
         ]
+        if self.num_classes is not None:
+            signature.append(tf.TensorSpec((None,), tf.int32, name="labels"))
         self.fill = tf.function(self._fill, input_signature=signature, jit_compile=jit_compile)
 
-    def _draw(self, logits, seed, temperature):
-        """One value per image from logits (batch, levels) or Bernoulli logits (batch,)."""
-        if self.num_levels == 2:
-            uniform = tf.random.stateless_uniform(tf.shape(logits), seed)
-            return tf.cast(uniform < tf.sigmoid(logits / temperature), tf.int32)
-        return tf.cast(tf.random.stateless_categorical(logits / temperature, 1, seed)[:, 0], tf.int32)
-
-    def _fill(self, images, known_mask, seed, temperature):
+    def _fill(self, images, known_mask, seed, temperature, labels=None):
         """Replace every pixel value where `known_mask` is False by a draw from the model."""
+        draws = uniforms(seed, tf.shape(images))
+        loop = self._fast_loop if self.method == "fast" else self._plain_loop
+        return loop(images, known_mask, draws, temperature, labels)[0]
+
+    def _inputs(self, images, labels):
+        return images if labels is None else [images, labels]
+
+    def _plain_loop(self, images, known_mask, draws, temperature, labels):
+        """The whole network at each step; skipped where every image knows the value."""
         height, width, channels = self.image_shape
         size = height * width * channels
-        base_seed = tf.stack([seed, tf.constant(0, tf.int64)])
 
         def body(index, images):
             row, col, channel = index // (width * channels), index // channels % width, index % channels
             known = known_mask[:, row, col, channel]
 
             def draw():
-                logits = self.model(images, training=False)[:, row, col, channel]
-                step_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
-                return tf.where(known, images[:, row, col, channel], self._draw(logits, step_seed, temperature))
+                logits = self.model(self._inputs(images, labels), training=False)[:, row, col, channel]
+                values = inverse_cdf(logits, draws[:, row, col, channel], temperature)
+                return tf.where(known, images[:, row, col, channel], values)
 
             values = tf.cond(tf.reduce_all(known), lambda: images[:, row, col, channel], draw)
-            at_index = tf.reshape(tf.one_hot(index, size, on_value=True, off_value=False), self.image_shape)
-            return index + 1, tf.where(at_index, values[:, None, None, None], images)
+            return index + 1, ops.slice_update(images, [0, row, col, channel], tf.reshape(values, (-1, 1, 1, 1)))
 
-        _, images = tf.while_loop(lambda index, _: index < size, body, (tf.constant(0), images),
-                                  maximum_iterations=size)
-        return images
+        _, images = ops.while_loop(lambda index, _: index < size, body, (tf.constant(0), images),
+                                   maximum_iterations=size)
+        return images, None
 
-    def sample(self, num_images, seed=0, temperature=1.0):
-        """`num_images` new images, int32 (num_images, H, W, C)."""
+    def _fast_loop(self, images, known_mask, draws, temperature, labels, record=False):
+        """Rows, then columns, then channels; every layer computed only at the current pixel.
+
+        Returns (images, logits the draws used, (batch, H, W, C[, levels]), or None unless `record`)."""
+        height, width, channels = self.image_shape
+        incremental = self.incremental
+        batch = tf.shape(images)[0]
+        states, fixed = incremental.start(batch, labels)
+        levels = () if self.num_levels == 2 else (self.num_levels,)
+        record_shape = (batch, height, width, channels) + levels if record else (0,)
+        recorded = tf.zeros(record_shape, tf.float32)
+
+        def pixel_step(row, col, images, states, recorded):
+            for channel in range(channels):
+                pixel = ops.slice(images, [0, row, col, 0], [batch, 1, 1, channels])
+                states, output = incremental.step(states, fixed, pixel, row, col)
+                logits = tf.cast(output[:, 0, 0, channel], tf.float32)
+                values = inverse_cdf(logits, draws[:, row, col, channel], temperature)
+                values = tf.where(known_mask[:, row, col, channel], images[:, row, col, channel], values)
+                images = ops.slice_update(images, [0, row, col, channel], tf.reshape(values, (-1, 1, 1, 1)))
+                if record:
+                    start = [0, row, col, channel] + [0] * len(levels)
+                    recorded = ops.slice_update(recorded, start, tf.reshape(logits, (-1, 1, 1, 1) + levels))
+            pixel = ops.slice(images, [0, row, col, 0], [batch, 1, 1, channels])
+            return images, incremental.commit(states, fixed, pixel, row, col), recorded
+
+        def row_step(row, images, states, recorded):
+            def col_step(col, images, states, recorded):
+                return (col + 1,) + pixel_step(row, col, images, states, recorded)
+
+            _, images, states, recorded = ops.while_loop(
+                lambda col, *_: col < width, col_step, (tf.constant(0), images, states, recorded),
+                maximum_iterations=width)
+            return row + 1, images, incremental.end_row(states, fixed, row), recorded
+
+        _, images, _, recorded = ops.while_loop(
+            lambda row, *_: row < height, row_step, (tf.constant(0), images, states, recorded),
+            maximum_iterations=height)
+        return images, (recorded if record else None)
+
+    def fill_with_logits(self, images, known_mask, seed, temperature=1.0, labels=None):
+        """The fast loop's result and the logits of every draw (for tests): numpy arrays."""
+        if self.incremental is None:
+            raise ValueError(f"fill_with_logits needs the fast method. This Sampler uses method={self.method!r}.")
+        images = tf.constant(images, tf.int32)
+        labels = None if labels is None else tf.constant(labels, tf.int32)
+        if not hasattr(self, "_recording_loop"):
+            self._recording_loop = tf.function(self._fast_loop, reduce_retracing=True)
+        filled, logits = self._recording_loop(
+            images, tf.constant(known_mask, tf.bool), uniforms(tf.constant(seed, tf.int64), tf.shape(images)),
+            tf.constant(temperature, tf.float32), labels, record=True)
+        return filled.numpy(), logits.numpy()
+
+    def sample(self, num_images, seed=0, temperature=1.0, labels=None, batch_size=256):
+        """`num_images` new images, int32 (num_images, H, W, C); `labels` (num_images,) for a
+        class-conditional model."""
         if not isinstance(num_images, (int, np.integer)) or num_images < 0:
             raise ValueError(f"Expected a non-negative integer num_images. Received num_images={num_images!r}.")
         shape = (int(num_images),) + self.image_shape
-        return self._run(np.zeros(shape, np.int32), np.zeros(shape, bool), seed, temperature)
+        return self._run(np.zeros(shape, np.int32), np.zeros(shape, bool), seed, temperature, labels, batch_size)
 
-    def complete(self, images, known_mask, seed=0, temperature=1.0):
+    def complete(self, images, known_mask, seed=0, temperature=1.0, labels=None, batch_size=256):
         """`images` with every pixel value where `known_mask` is False drawn from the model.
+
+        Each drawn value is conditioned on the known and drawn values before it in raster order
+        (and the channels before it in the pixel) only: an autoregressive model cannot condition on
+        known pixels that come later.
 
         Args:
             images: integer images (batch, H, W, C); values where the mask is False are ignored.
@@ -93,30 +210,58 @@ class Sampler:
                 f"Expected known_mask of shape {images.shape}, {images.shape[:3]} or {self.image_shape[:2]}. "
                 f"Received shape {known_mask.shape}."
             ) from None
-        return self._run(images, known_mask, seed, temperature)
+        return self._run(images, known_mask, seed, temperature, labels, batch_size)
 
-    def _run(self, images, known_mask, seed, temperature):
+    def _run(self, images, known_mask, seed, temperature, labels, batch_size):
         if not temperature > 0:
             raise ValueError(f"Expected a positive temperature. Received temperature={temperature!r}.")
-        return self.fill(tf.constant(images, tf.int32), tf.constant(known_mask, tf.bool),
-                         tf.constant(int(seed), tf.int64), tf.constant(float(temperature), tf.float32)).numpy()
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"Expected an integer seed. Received seed={seed!r}.")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"Expected a positive integer batch_size. Received batch_size={batch_size!r}.")
+        labels = check_labels(labels, self.num_classes, len(images))
+        chunks = []
+        for chunk, start in enumerate(range(0, len(images), batch_size)):
+            arguments = [tf.constant(images[start:start + batch_size], tf.int32),
+                         tf.constant(known_mask[start:start + batch_size], tf.bool),
+                         tf.constant(_chunk_seed(int(seed), chunk), tf.int64),
+                         tf.constant(float(temperature), tf.float32)]
+            if labels is not None:
+                arguments.append(tf.constant(labels[start:start + batch_size], tf.int32))
+            chunks.append(self.fill(*arguments).numpy())
+        return np.concatenate(chunks) if chunks else np.zeros(images.shape, np.int32)
 
 
 _SAMPLERS = weakref.WeakKeyDictionary()
 
 
-def _sampler(model):
-    """The model's cached `Sampler`, so repeated calls reuse one traced loop."""
-    if model not in _SAMPLERS:
-        _SAMPLERS[model] = Sampler(model)
-    return _SAMPLERS[model]
+def _sampler(model, method):
+    """The model's cached `Sampler` for `method`, so repeated calls reuse one traced loop."""
+    if method not in METHODS:
+        raise ValueError(f"Expected method to be one of {METHODS}. Received method={method!r}.")
+    samplers = _SAMPLERS.setdefault(model, {})
+    if method not in samplers:
+        samplers[method] = Sampler(model, method=method)
+    return samplers[method]
 
 
-def sample(model, num_images, seed=0, temperature=1.0):
-    """Draw `num_images` images from `model`; int32 array (num_images, H, W, C)."""
-    return _sampler(model).sample(num_images, seed, temperature)
+def sample(model, num_images, seed=0, temperature=1.0, labels=None, method="fast", batch_size=256):
+    """Draw `num_images` images from `model`; int32 array (num_images, H, W, C).
+
+    Args:
+        labels: class-conditional models only (required there): ints (num_images,) in [0, K).
+        method: "fast" (incremental, the default) or "plain" (the whole network at every step).
+        batch_size: images per loop call (larger requests run in several calls; each call's seed
+            is derived from `seed` and the call's index).
+    """
+    return _sampler(model, method).sample(num_images, seed, temperature, labels, batch_size)
 
 
-def complete(model, images, known_mask, seed=0, temperature=1.0):
-    """Fill in the pixels of `images` where `known_mask` is False; int32 array like `images`."""
-    return _sampler(model).complete(images, known_mask, seed, temperature)
+def complete(model, images, known_mask, seed=0, temperature=1.0, labels=None, method="fast", batch_size=256):
+    """Fill in the pixels of `images` where `known_mask` is False; int32 array like `images`.
+
+    Each unknown value is drawn conditioned on the known (and drawn) values before it in raster
+    order only, not on known pixels after it. Arguments as `sample`; `known_mask` is boolean of
+    shape (N, H, W, C), (N, H, W) or (H, W).
+    """
+    return _sampler(model, method).complete(images, known_mask, seed, temperature, labels, batch_size)

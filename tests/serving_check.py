@@ -41,8 +41,10 @@ def main(export_dir, expected_path):
     expected = np.load(expected_path)
     images, log_prob = expected["images"].astype(np.int32), expected["log_prob"]
     loaded = tf.saved_model.load(export_dir)
-    for name in ("log_likelihood", "serving_default", "sample", "sample_with_temperature", "complete"):
+    for name in ("log_likelihood", "serving_default", "sample", "sample_with_temperature", "complete", "limits"):
         assert name in loaded.signatures, f"signature {name} missing: {list(loaded.signatures)}"
+    limits = {key: int(value) for key, value in loaded.signatures["limits"]().items()}
+    assert limits == {"max_sample_images": 64, "max_score_images": 1024}, limits  # the export's defaults
 
     outputs = loaded.signatures["log_likelihood"](images=tf.constant(images))
     np.testing.assert_allclose(outputs["log_prob"].numpy(), log_prob, rtol=1e-5, atol=1e-5)
@@ -88,6 +90,18 @@ def main(export_dir, expected_path):
                  num_images=np.int32(1), seed=np.int64(0), temperature=np.float32(0.0))
     expect_error(loaded.signatures["complete"], "known_mask must have the shape of images",
                  images=images, known_mask=known[:, :-1], seed=np.int64(0))
+    expect_error(sample, "num_images must be <= 64 (the max_sample_images of this export)",
+                 num_images=np.int32(65), seed=np.int64(0))
+    expect_error(loaded.signatures["log_likelihood"], "batch must be <= 1024 (the max_score_images of this export)",
+                 images=np.zeros((1025, height, width, channels), np.int32))
+    expect_error(sample, "num_images must be a scalar", num_images=np.int32([1]), seed=np.int64(0))
+
+    empty = np.zeros((0, height, width, channels), np.int32)
+    scores = loaded.signatures["log_likelihood"](images=tf.constant(empty))
+    assert all(value.dtype == tf.float32 and tuple(value.shape) == (0,) for value in scores.values()), scores
+    filled = loaded.signatures["complete"](images=tf.constant(empty), known_mask=tf.constant(empty > 0),
+                                           seed=tf.constant(0, tf.int64))["images"]
+    assert filled.dtype == tf.uint8 and tuple(filled.shape) == empty.shape, (filled.dtype, filled.shape)
     print("serving checks passed")
 
 

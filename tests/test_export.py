@@ -18,7 +18,7 @@ from export import client
 from export.saved_model import main as export_main
 from export.saved_model import version_directory
 from pixel_keras.data import load_digits
-from training.cli import RunError
+from pixel_keras.cli import RunError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAVED_MODEL_CLI = pathlib.Path(sys.executable).parent / "saved_model_cli"
@@ -64,7 +64,7 @@ def test_saved_model_cli_shows_signatures_and_runs_log_likelihood(exported, digi
     for name in ("log_likelihood", "serving_default", "sample", "sample_with_temperature", "complete"):
         assert f"signature_def['{name}']" in shown
     sample_section = shown.split("signature_def['sample']")[1].split("signature_def[")[0]
-    assert "inputs['num_images'] tensor_info:\n        dtype: DT_INT32\n        shape: ()" in sample_section
+    assert "inputs['num_images'] tensor_info:\n        dtype: DT_INT32\n        shape: unknown_rank" in sample_section
     height, width, channels = images.shape[1:]
     assert (f"outputs['images'] tensor_info:\n        dtype: DT_UINT8\n        shape: (-1, {height}, {width}, "
             f"{channels})") in sample_section
@@ -144,7 +144,7 @@ def test_rest_client_requests_match_the_serving_api(exported, digits):
         outputs = client.rest_predict(host, "digits", "log_likelihood", {"images": images})
         np.testing.assert_allclose(outputs["bits_per_dim"], pk.bits_per_dim(model, images), rtol=1e-5)
         drawn = client.rest_predict(host, "digits", "sample", {"num_images": 2, "seed": 4})["images"]
-        assert drawn.shape == (2,) + images.shape[1:] and drawn.max() < levels
+        assert drawn.shape == (2,) + images.shape[1:] and drawn.max() < levels and drawn.dtype == np.uint8
         with pytest.raises(RunError, match="pixel values must be in"):
             client.rest_predict(host, "digits", "log_likelihood", {"images": images + levels})
     finally:
@@ -185,5 +185,113 @@ def test_grpc_client_round_trip(exported, digits):
         np.testing.assert_allclose(outputs["log_prob"], pk.log_prob(model, images), rtol=1e-5)
         drawn = client.grpc_predict(f"127.0.0.1:{port}", "digits", "sample", {"num_images": 2, "seed": 4})
         assert drawn["images"].dtype == np.uint8 and drawn["images"].shape == (2,) + images.shape[1:]
+    finally:
+        server.stop(None)
+
+
+class _ScriptedServer(http.server.BaseHTTPRequestHandler):
+    """Answers every request with `reply` = (status, body bytes, seconds to wait first)."""
+
+    reply = (200, b"{}", 0.0)
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, payload, delay = self.reply
+        threading.Event().wait(delay)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (the timeout test)
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_server():
+    """(host, set_reply) of a local HTTP server whose answer the test chooses."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def set_reply(status, payload, delay=0.0):
+        _ScriptedServer.reply = (status, payload, delay)
+
+    yield f"127.0.0.1:{server.server_port}", set_reply
+    server.shutdown()
+
+
+@pytest.mark.parametrize("build", [client.rest_request, client.grpc_request])
+def test_client_refuses_what_it_would_truncate(build):
+    images = np.ones((1, 2, 2, 1), np.int64)
+    with pytest.raises(ValueError, match="Expected integer images. Received images of dtype float64"):
+        build("m", "log_likelihood", {"images": images * 0.7})
+    with pytest.raises(ValueError, match=r"within int32 .* Received values in \[4294967299, 4294967299\]"):
+        build("m", "log_likelihood", {"images": images * (2**32 + 3)})
+    with pytest.raises(ValueError, match="Received images of dtype bool"):
+        build("m", "log_likelihood", {"images": images > 0})
+    with pytest.raises(ValueError, match=r"Expected known_mask of dtype bool \(True where the value is known\). Received known_mask of dtype int64"):
+        build("m", "complete", {"images": images, "known_mask": images, "seed": 0})
+    with pytest.raises(ValueError, match=r"Expected images of rank 4. Received shape \(2, 2, 1\)"):
+        build("m", "log_likelihood", {"images": images[0]})
+    with pytest.raises(ValueError, match="Expected integer seed"):
+        build("m", "sample", {"num_images": 1, "seed": 0.5})
+
+
+def test_rest_client_errors_are_one_line_and_images_uint8(scripted_server):
+    host, set_reply = scripted_server
+    set_reply(200, json.dumps({"outputs": [[[[3]], [[255]]]]}).encode())
+    drawn = client.rest_predict(host, "m", "sample", {"num_images": 1, "seed": 0})["images"]
+    assert drawn.dtype == np.uint8 and drawn.tolist() == [[[[3]], [[255]]]]
+    set_reply(502, b"<html>Bad Gateway</html>\nproxy details")
+    with pytest.raises(RunError, match=r"refused the request: HTTP 502 Bad Gateway: <html>Bad Gateway</html>$"):
+        client.rest_predict(host, "m", "sample", {"num_images": 1, "seed": 0})
+    set_reply(200, b"not json")
+    with pytest.raises(RunError, match="did not answer with JSON outputs: HTTP 200 OK: not json"):
+        client.rest_predict(host, "m", "sample", {"num_images": 1, "seed": 0})
+    set_reply(200, b"{}", delay=2.0)
+    with pytest.raises(RunError, match=r"^no answer from 127.0.0.1:\d+ within 0.3 s"):
+        client.rest_predict(host, "m", "sample", {"num_images": 1, "seed": 0}, timeout=0.3)
+
+
+def test_client_cli_saves_uint8_and_validates_known_rows(scripted_server, tmp_path, capsys):
+    host, set_reply = scripted_server
+    np.save(tmp_path / "images.npy", np.zeros((2, 3, 2, 1), np.uint8))
+    set_reply(200, json.dumps({"outputs": np.full((2, 3, 2, 1), 7).tolist()}).encode())
+    base = ["--name", "m", "--rest", host, "complete", "--images", str(tmp_path / "images.npy")]
+    client.main(base + ["--known-rows", "3", "--out", str(tmp_path / "out.npy")])
+    saved = np.load(tmp_path / "out.npy")
+    assert saved.dtype == np.uint8 and saved.shape == (2, 3, 2, 1) and (saved == 7).all()
+    for rows in ("4", "-1"):
+        with pytest.raises(RunError, match=rf"--known-rows must be in \[0, 3\] \(the image height\); received {rows}"):
+            client.main(base + ["--known-rows", rows])
+    np.save(tmp_path / "flat.npy", np.zeros((3, 2), np.uint8))
+    with pytest.raises(RunError, match=r"received shape \(3, 2\)"):
+        client.main(["--name", "m", "--rest", host, "complete", "--images", str(tmp_path / "flat.npy"),
+                     "--known-rows", "1"])
+    with pytest.raises(RunError, match="cannot read --images"):
+        client.main(["--name", "m", "--rest", host, "log-likelihood", "--images", str(tmp_path / "none.npy")])
+
+
+def test_grpc_client_timeout_is_one_line():
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    class SlowServing(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802 (the service's name)
+            threading.Event().wait(1.0)
+            context.abort(grpc.StatusCode.INTERNAL, "too late")
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(SlowServing(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with pytest.raises(RunError, match=r"^no answer from 127.0.0.1:\d+ within 0.2 s"):
+            client.grpc_predict(f"127.0.0.1:{port}", "m", "sample", {"num_images": 1, "seed": 0}, timeout=0.2)
     finally:
         server.stop(None)

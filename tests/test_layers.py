@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, Skew, Unskew
+from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, Skew, SpatialLSTM, Unskew
 
 
 def _sigmoid(x):
@@ -87,6 +87,7 @@ def test_masked_conv_does_not_mutate_its_kernel_and_masks_in_the_forward_pass():
     MaskedConv2D(6, (3, 5), "A", color_channels=3, output_blocks=2),
     RowLSTM(6, kernel_size=5, color_channels=3),
     DiagonalBiLSTM(3, color_channels=3),
+    SpatialLSTM(3, color_channels=3),
 ])
 def test_layers_round_trip_through_config(layer):
     x = _random_input((1, 4, 4, 6))
@@ -106,6 +107,7 @@ def test_layers_round_trip_through_config(layer):
     (lambda: RowLSTM(0), "units"),
     (lambda: RowLSTM(4, kernel_size=2), "kernel_size"),
     (lambda: DiagonalBiLSTM(2, color_channels=3), "units"),
+    (lambda: SpatialLSTM(2, color_channels=3), "units"),
 ])
 def test_bad_layer_arguments_name_what_was_received(make, message):
     with pytest.raises(ValueError, match=message):

@@ -1,5 +1,6 @@
 """`python -m training.sample`: PNG grids of samples and completions from a saved model."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -45,3 +46,48 @@ def test_sample_cli_errors_are_one_line(tmp_path):
     assert result.returncode != 0 and "error: no model at" in result.stderr and "Traceback" not in result.stderr
     result = _sample_cli("--checkpoint", tmp_path, "--temperature", 0)
     assert result.returncode != 0 and "--temperature must be positive" in result.stderr
+
+
+def _tiles(path, size=8):
+    """The images of a PNG grid of size x size images with 1-pixel borders."""
+    grid = np.asarray(Image.open(path))
+    return [grid[top:top + size, left:left + size] for top in range(1, grid.shape[0], size + 1)
+            for left in range(1, grid.shape[1], size + 1)]
+
+
+def test_different_seeds_share_no_images(tmp_path):
+    from training import sample
+
+    model_path = tmp_path / "digits.keras"
+    pk.build_model("pixelcnn", (8, 8, 1), 17, num_layers=1, hidden=4).save(model_path)
+    tiles = {}
+    for seed in (0, 2):  # with per-batch seeds seed + start, seed 2's first batch was seed 0's second
+        sample.main(["--checkpoint", str(model_path), "--num", "4", "--batch-size", "2", "--seed", str(seed),
+                     "--out", str(tmp_path / f"{seed}.png")])
+        tiles[seed] = _tiles(tmp_path / f"{seed}.png")
+    assert len(tiles[0]) == len(tiles[2]) == 4
+    assert not any(np.array_equal(a, b) for a in tiles[0] for b in tiles[2])
+    assert sample.batch_seed(0, 1) == sample.batch_seed(0, 1) != sample.batch_seed(1, 0)
+
+
+def test_docstring_examples_run(tmp_path):
+    """The module docstring's commands for unconditional models, in a run directory made here (of
+    digits, not Fashion-MNIST)."""
+    from training import sample
+
+    run_dir = tmp_path / "runs" / "pixelcnn_fashion_mnist"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"dataset": "digits", "data_dir": None, "image_size": 32,
+                                                  "channels": 3, "seed": 0}))
+    pk.build_model("pixelcnn", (8, 8, 1), 17, num_layers=1, hidden=4).save(run_dir / "best.keras")
+    (tmp_path / "model.keras").write_bytes((run_dir / "best.keras").read_bytes())
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "photo.png")
+    commands = [line.split("python -m training.sample", 1)[1].split() for line in sample.__doc__.splitlines()
+                if "training.sample --checkpoint runs/pixelcnn_fashion_mnist" in line
+                or "training.sample --checkpoint model.keras" in line]
+    assert len(commands) == 3  # samples of a run; completions of a split with its best.keras; of a file
+    for command in commands:
+        command = [str(tmp_path / word) if word.startswith("runs/") or word.endswith((".png", ".keras")) else word
+                   for word in command]
+        sample.main(command + ["--num", "2"])  # the last --num counts
+        assert pathlib.Path(command[command.index("--out") + 1]).exists(), command

@@ -28,15 +28,17 @@ def _frequencies_match(model, samples, num_levels):
     return chisquare(observed, expected * len(samples) / expected.sum()).pvalue
 
 
-@pytest.mark.parametrize("arch,image_shape,num_levels", [
-    ("pixelcnn", (2, 2, 1), 2),
-    ("row_lstm", (2, 2, 1), 3),
-    ("diagonal_bilstm", (2, 2, 1), 3),
-    ("pixelcnn", (1, 2, 3), 2),
+@pytest.mark.parametrize("arch,image_shape,num_levels,method", [
+    ("pixelcnn", (2, 2, 1), 2, "fast"),
+    ("row_lstm", (2, 2, 1), 3, "fast"),
+    ("diagonal_bilstm", (2, 2, 1), 3, "fast"),
+    ("spatial_lstm", (2, 2, 1), 3, "fast"),
+    ("pixelcnn", (1, 2, 3), 2, "fast"),
+    ("row_lstm", (2, 2, 1), 3, "plain"),
 ])
-def test_samples_follow_the_model(arch, image_shape, num_levels):
+def test_samples_follow_the_model(arch, image_shape, num_levels, method):
     model = _sharp_model(arch, image_shape, num_levels)
-    samples = pk.sample(model, 3000, seed=7)
+    samples = pk.sample(model, 3000, seed=7, method=method)
     assert samples.shape == (3000,) + image_shape and samples.dtype == np.int32
     assert _frequencies_match(model, samples, num_levels) > 1e-3
 
@@ -72,9 +74,9 @@ def test_seeds_fix_samples():
     assert (pk.sample(model, 4, seed=3, temperature=0.5) != first).any()
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
-def test_loop_is_traced_once(arch):
-    sampler = pk.Sampler(pk.build_model(arch, (3, 3, 1), 2, num_layers=1, hidden=2))
+@pytest.mark.parametrize("arch,method", [(arch, "fast") for arch in pk.ARCHS] + [("pixelcnn", "plain")])
+def test_loop_is_traced_once(arch, method):
+    sampler = pk.Sampler(pk.build_model(arch, (3, 3, 1), 2, num_layers=1, hidden=2), method=method)
     sampler.sample(2, seed=0)
     sampler.sample(5, seed=1)
     sampler.complete(np.zeros((1, 3, 3, 1), np.int32), np.ones((3, 3), bool))
@@ -87,6 +89,9 @@ def test_loop_is_traced_once(arch):
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.int32), np.ones((2, 2), bool)), "known_mask of shape"),
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.int32), np.ones((3, 3), int)), "boolean known_mask"),
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.float32), np.ones((3, 3), bool)), "dtype float32"),
+    (lambda s: s.sample(2, seed=1.5), "integer seed"),
+    (lambda s: s.sample(2, batch_size=0), "batch_size=0"),
+    (lambda s: pk.Sampler(s.model, method="cached"), "method='cached'"),
 ])
 def test_bad_sampling_requests(call, message):
     sampler = pk.Sampler(pk.build_model("pixelcnn", (3, 3, 1), 4, num_layers=1, hidden=2))

@@ -10,8 +10,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from pixel_keras.cli import RunError
 from training import run as training_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -31,10 +33,15 @@ def _tensor_values(log_dir, tag):
     return [event for event in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
 
 
+def _steps(log_dir, tag):
+    return [event.step for event in _tensor_values(log_dir, tag)]
+
+
 def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    training_run.main(["--arch", "pixelcnn", *TINY, "--steps", "60", "--steps-per-epoch", "20",
-                       "--gallery-size", "2", "--run-dir", str(run_dir)])
+    command = ["--arch", "pixelcnn", *TINY, "--steps", "60", "--steps-per-epoch", "20", "--gallery-size", "2",
+               "--run-dir", str(run_dir)]
+    training_run.main(command)
     out = capsys.readouterr().out
     assert "test NLL on 359 digits test images" in out and "bits/dim" in out
     assert f"tensorboard --logdir {run_dir / 'logs'}" in out
@@ -47,8 +54,23 @@ def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, cap
     for tag in ("epoch_bits_per_dim", "epoch_images_per_second", "epoch_learning_rate"):
         assert _tensor_values(run_dir / "logs" / "train", tag), tag
     assert _tensor_values(run_dir / "logs" / "validation", "epoch_loss")
+    # One step axis, the optimizer step, for scalars and galleries; the last gallery is not drawn again.
+    assert _steps(run_dir / "logs" / "train", "epoch_loss") == [20, 40, 60]
+    assert _steps(run_dir / "logs" / "validation", "epoch_loss") == [20, 40, 60]
     for tag in ("samples", "completions"):
-        assert len(_tensor_values(run_dir / "logs" / "gallery", tag)) == 4, tag  # 3 epochs + final
+        assert _steps(run_dir / "logs" / "gallery", tag) == [20, 40, 60], tag
+    gallery_png = (run_dir / "gallery" / "samples.png").read_bytes()
+
+    training_run.main(command)  # re-running a finished run reports it again
+    out = capsys.readouterr().out
+    assert "the run is already complete: 60 steps" in out and "test NLL on 359 digits test images" in out
+    assert f"sample gallery: {run_dir / 'gallery' / 'samples.png'}" in out
+    assert (run_dir / "gallery" / "samples.png").read_bytes() == gallery_png
+    assert _steps(run_dir / "logs" / "gallery", "samples") == [20, 40, 60]
+    (run_dir / "gallery" / "gallery.json").unlink()  # as in a run directory of older code: drawn again
+    training_run.main(command)
+    assert "the run is already complete: 60 steps" in capsys.readouterr().out
+    assert _steps(run_dir / "logs" / "gallery", "samples") == [20, 40, 60, 60]
     evaluation = _python(["-m", "training.evaluate", "--run-dir", str(run_dir)])
     assert evaluation.returncode == 0 and "test NLL on 359 digits test images" in evaluation.stdout
 
@@ -107,12 +129,10 @@ def test_bad_input_gives_one_line_errors(tmp_path):
     assert "'no_such_dataset'" in _error_of(tmp_path / "run", ["--dataset", "no_such_dataset", "--data-dir", str(tmp_path / "tfds")])
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "0 PNG/JPEG images" in _error_of(tmp_path / "run", ["--dataset", f"folder:{empty}"])
+    assert "0 readable PNG/JPEG images" in _error_of(tmp_path / "run", ["--dataset", f"folder:{empty}"])
     folder = tmp_path / "images"
     folder.mkdir()
-    for index in range(3):
-        Image.fromarray(np.full((6, 6, 3), index * 40, np.uint8)).save(folder / f"{index}.png")
-    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "broken.png").write_bytes(b"not a png")  # unreadable files are skipped; none left is an error
     assert "broken.png" in _error_of(tmp_path / "run", ["--dataset", f"folder:{folder}"])
     missing = _error_of(tmp_path / "run", ["--data-dir", str(tmp_path / "tfds")],
                         env={"PIXEL_KERAS_FASHION_MNIST_DIR": str(tmp_path / "nowhere")})
@@ -173,3 +193,123 @@ def test_multi_worker_run_on_localhost(tmp_path):
     assert "2 replica(s)" in outputs[0][0] and "training finished: 4 steps" in outputs[0][0]
     assert "test NLL" in outputs[0][0]
     assert (tmp_path / "run" / "best.keras").exists()
+
+
+def test_steps_are_exact_and_checked(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    training_run.main(["--arch", "pixelcnn", *TINY, "--steps", "3", "--steps-per-epoch", "2", "--gallery-size", "0",
+                       "--validation-images", "16", "--run-dir", str(run_dir)])
+    out = capsys.readouterr().out
+    assert "training finished: 3 steps" in out and "sample gallery: none (--gallery-size 0)" in out
+    assert (run_dir / "checkpoints" / "ckpt-3.index").exists() and not (run_dir / "gallery").exists()
+    # (initial_epoch, epochs, steps per epoch) of the next fit: rest of an epoch, whole epochs, last part.
+    assert [training_run.next_fit(step, 7, 2) for step in (0, 1, 6)] == [(0, 3, 2), (0, 1, 1), (3, 4, 1)]
+    for flags, message in ((["--steps", "0"], "--steps must be >= 1"), (["--steps", "-1"], "received -1"),
+                           (["--gallery-size", "-1"], "--gallery-size must be >= 0")):
+        with pytest.raises(RunError, match=message):
+            training_run.parse_args(["--arch", "pixelcnn", *flags])
+
+
+def test_a_failed_start_leaves_no_run_json(tmp_path):
+    run_dir = tmp_path / "run"
+    error = _error_of(run_dir, ["--dataset", "digits", "--devices", "2", "--batch-size", "3"])
+    assert "--batch-size 3" in error and "multiple of the 2 replicas" in error
+    assert not (run_dir / "run.json").exists()
+
+
+def test_run_json_settings_on_resume(tmp_path):
+    args = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--steps-per-epoch", "20", "--run-dir",
+                                    str(tmp_path)])
+    config, saved = training_run.check_run_config(tmp_path, args)
+    assert saved is None and config["steps_per_epoch"] == 20 and config["validation_images"] == 1000
+    old = {key: value for key, value in config.items() if key not in ("steps_per_epoch", "validation_images")}
+    (tmp_path / "run.json").write_text(json.dumps(old))  # a run.json from before these keys: resumable
+    assert training_run.check_run_config(tmp_path, args) == (config, old)
+    training_run.write_run_config(tmp_path, config)
+    args.learning_rate = 1e-4  # may change on resume
+    assert training_run.check_run_config(tmp_path, args)[0]["learning_rate"] == 1e-4
+    for key, value in (("steps_per_epoch", 30), ("validation_images", 100)):
+        changed = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--steps-per-epoch", "20", "--run-dir",
+                                           str(tmp_path), f"--{key.replace('_', '-')}", str(value)])
+        with pytest.raises(RunError, match=f"{key}: .* -> {value}"):
+            training_run.check_run_config(tmp_path, changed)
+
+
+def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate(tmp_path, capsys):
+    import keras
+
+    import pixel_keras as pk
+    from pixel_keras.data import load_dataset
+    from training.checkpoints import RunCheckpoints
+
+    run_dir = tmp_path / "run"
+    base = ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
+            "--steps-per-epoch", "4", "--checkpoint-every", "1", "--gallery-size", "0", "--validation-images", "16",
+            "--run-dir", str(run_dir)]
+    training_run.main(base + ["--steps", "4"])
+    # Step 5 (weights of step 4) has a finite loss, its update at this rate makes step 6 NaN.
+    with pytest.raises(RunError, match=r"NaN; training stopped at step 6\. The last state") as stopped:
+        training_run.main(base + ["--steps", "8", "--learning-rate", "1e8"])
+    splits = load_dataset("digits")
+    model = pk.build_model("pixelcnn", splits.image_shape, splits.num_levels, num_layers=1, hidden=4)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood())
+    kept_step = RunCheckpoints(model, run_dir).restore()
+    assert all(np.isfinite(weight).all() for weight in model.get_weights())
+    images = np.stack(list(splits.train.take(8).as_numpy_iterator())).astype(np.int32)
+    assert np.isfinite(model.evaluate(images, images, verbose=0))
+    assert kept_step == 4 and "(step 4)" in str(stopped.value)
+    capsys.readouterr()
+    training_run.main(base + ["--steps", "8"])
+    out = capsys.readouterr().out
+    assert "resuming at step 4" in out and "learning rate 100000000.0 -> 0.001" in out
+    assert "training finished: 8 steps" in out
+
+
+def test_best_keras_is_replaced_atomically(tmp_path, monkeypatch):
+    import keras
+
+    import pixel_keras as pk
+    from training.checkpoints import RunCheckpoints
+
+    model = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=4)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood())
+    checkpoints = RunCheckpoints(model, tmp_path)
+    checkpoints.save_if_best(2.0)
+
+    def interrupted_save(path, *args, **kwargs):
+        pathlib.Path(path).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", interrupted_save)
+    with pytest.raises(OSError):
+        checkpoints.save_if_best(1.0)
+    keras.models.load_model(checkpoints.best_path)  # the previous best, whole
+    assert float(checkpoints.best_validation.numpy()) == 2.0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.keras"]
+
+
+def test_a_kept_state_is_saved_as_it_was(tmp_path):
+    import keras
+
+    import pixel_keras as pk
+    from training.checkpoints import RunCheckpoints
+
+    def tiny_model():
+        model = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=4)
+        model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood())
+        return model
+
+    model = tiny_model()
+    checkpoints = RunCheckpoints(model, tmp_path)
+    kept, kept_weights = checkpoints.state(), model.get_weights()
+    images = np.zeros((2, 2, 2, 1), np.int32)
+    model.train_on_batch(images, images)  # step 1: other weights
+    later_weights = model.get_weights()
+    checkpoints.save(kept)
+    assert checkpoints.saved_step == 0 and checkpoints.step == 1  # written as step 0; step 1 stays current
+    for now, later in zip(model.get_weights(), later_weights):
+        np.testing.assert_array_equal(now, later)
+    restored = tiny_model()
+    assert RunCheckpoints(restored, tmp_path).restore() == 0
+    for weight, expected in zip(restored.get_weights(), kept_weights):
+        np.testing.assert_array_equal(weight, expected)

@@ -1,5 +1,7 @@
-"""Training callbacks: throughput and one-line epoch summaries, a time budget, sample galleries."""
+"""Training callbacks: throughput and one-line epoch summaries, a time budget, sample galleries,
+TensorBoard summaries on the optimizer-step axis."""
 
+import json
 import math
 import pathlib
 import time
@@ -66,25 +68,54 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StepTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with the epoch summaries at the optimizer step, the one step
+    axis of every summary of a run (galleries included), whatever the epoch length."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), logs)
+
+
+# Galleries are scaled up (nearest neighbour) so that each image is at least this wide: a 28 x 28
+# image becomes 112 x 112, large enough to judge by eye.
+GALLERY_MIN_IMAGE_WIDTH = 112
+
+
+def scale_up(grid, image_width):
+    """Repeat every pixel of a uint8 grid so that an `image_width`-wide image is >= GALLERY_MIN_IMAGE_WIDTH."""
+    factor = max(1, math.ceil(GALLERY_MIN_IMAGE_WIDTH / image_width))
+    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
+
+
 class Gallery(keras.callbacks.Callback):
     """Every `every` epochs: samples, and completions of held-out images whose bottom half was
-    hidden, drawn with the shared sampling loop; written to TensorBoard and as PNG files.
+    hidden, drawn with the shared sampling loop; written to TensorBoard at the optimizer step and
+    as PNG files, scaled up (`scale_up`). A class-conditional model's samples are one row per
+    class (the first 10 classes), as many per row as held-out images. `gallery.json` beside them
+    records the step they were drawn at, so the gallery of the end of a run is drawn once, not
+    again by the final report or a re-run.
 
     Args:
-        held_out: integer images (N, H, W, C) to complete (validation images).
+        held_out: integer images (N, H, W, C) to complete (validation images), N >= 1.
         num_levels: pixel values per channel.
         log_dir: TensorBoard directory; images go to its `gallery` writer.
         png_dir: where `samples.png` and `completions.png` (latest) are written.
-        every: epochs between galleries (0: never).
-        seed: sampling seed (the epoch number is added).
+        every: epochs between galleries (0: only `latest` at the end of a run).
+        seed: sampling seed (the step is added).
+        held_out_labels: class-conditional models only: the labels of `held_out`.
+        num_classes: class-conditional models only: K.
     """
 
-    def __init__(self, held_out, num_levels, log_dir, png_dir, every=1, seed=0):
+    def __init__(self, held_out, num_levels, log_dir, png_dir, every=1, seed=0, held_out_labels=None,
+                 num_classes=None):
         super().__init__()
         self.held_out = np.asarray(held_out, np.int32)
+        self.held_out_labels = None if held_out_labels is None else np.asarray(held_out_labels, np.int32)
+        self.num_classes = num_classes
         self.num_levels = num_levels
         self.writer = tf.summary.create_file_writer(str(pathlib.Path(log_dir) / "gallery"))
         self.png_dir = pathlib.Path(png_dir)
+        self.record = self.png_dir / "gallery.json"
         self.every = every
         self.seed = seed
         self.sampler = None
@@ -94,19 +125,28 @@ class Gallery(keras.callbacks.Callback):
         if self.sampler is None:
             self.sampler = Sampler(self.model)
         count, height = len(self.held_out), self.held_out.shape[1]
-        known = np.zeros((2 * count,) + self.held_out.shape[1:], bool)
-        known[count:, : height // 2] = True
-        start = np.concatenate([np.zeros_like(self.held_out), self.held_out])
-        drawn = self.sampler.fill(tf.constant(start), tf.constant(known), tf.constant(seed, tf.int64),
-                                  tf.constant(1.0)).numpy()
-        return drawn[:count], drawn[count:], self.held_out
+        labels = []
+        if self.num_classes is not None:  # one row of `count` samples per class, then the completions
+            labels = [np.repeat(np.arange(min(self.num_classes, 10), dtype=np.int32), count), self.held_out_labels]
+        num_samples = len(labels[0]) if labels else count
+        known = np.zeros((num_samples + count,) + self.held_out.shape[1:], bool)
+        known[num_samples:, : height // 2] = True
+        start = np.concatenate([np.zeros((num_samples,) + self.held_out.shape[1:], np.int32), self.held_out])
+        arguments = [tf.constant(start), tf.constant(known), tf.constant(seed, tf.int64), tf.constant(1.0)]
+        if labels:
+            arguments.append(tf.constant(np.concatenate(labels)))
+        drawn = self.sampler.fill(*arguments).numpy()
+        return drawn[:num_samples], drawn[num_samples:], self.held_out
 
-    def write(self, step, seed):
-        samples, completions, originals = self.draw(seed)
+    def write(self, step):
+        """Draw the gallery of the model at optimizer step `step`; returns the samples PNG path."""
+        samples, completions, originals = self.draw(self.seed + step)
+        width = self.held_out.shape[2]
         grids = {
-            "samples": image_grid(samples, self.num_levels),
-            "completions": image_grid(np.concatenate([completions, originals]), self.num_levels,
-                                      columns=len(originals)),
+            "samples": scale_up(image_grid(samples, self.num_levels,
+                                           columns=len(originals) if self.num_classes else None), width),
+            "completions": scale_up(image_grid(np.concatenate([completions, originals]), self.num_levels,
+                                               columns=len(originals)), width),
         }
         self.png_dir.mkdir(parents=True, exist_ok=True)
         with self.writer.as_default():
@@ -114,8 +154,16 @@ class Gallery(keras.callbacks.Callback):
                 tf.summary.image(name, grid[None], step=step)
                 write_png(self.png_dir / f"{name}.png", grid)
         self.writer.flush()
+        self.record.write_text(json.dumps({"step": step}) + "\n")
         return self.png_dir / "samples.png"
+
+    def latest(self, step):
+        """The samples PNG of step `step`: the one already drawn at that step, else a new one."""
+        drawn = json.loads(self.record.read_text()).get("step") if self.record.exists() else None
+        if drawn == step and (self.png_dir / "samples.png").exists():
+            return self.png_dir / "samples.png"
+        return self.write(step)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every and (epoch + 1) % self.every == 0 and np.isfinite((logs or {}).get("loss", 0.0)):
-            self.write(epoch + 1, self.seed + epoch)
+            self.write(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))

@@ -1,13 +1,14 @@
-"""Run checkpoints: the latest training state (for resume) and the best model (for use)."""
+"""Run checkpoints: the latest training state known to be good (for resume) and the best model."""
 
 import math
+import os
 import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from training.cli import RunError
+from pixel_keras.cli import RunError
 
 
 class RunCheckpoints:
@@ -29,10 +30,17 @@ class RunCheckpoints:
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
                                               best_validation=self.best_validation)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=2)
+        self._variables = list(model.variables) + list(model.optimizer.variables) + [self.best_validation]
 
     @property
     def step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    @property
+    def saved_step(self):
+        """Step of the latest checkpoint on disk (None when there is none)."""
+        latest = self.manager.latest_checkpoint
+        return None if latest is None else int(latest.rpartition("-")[2])
 
     def restore(self):
         """Restore the latest state; returns the step it was saved at (0 for a new run).
@@ -59,32 +67,69 @@ class RunCheckpoints:
             ) from None
         return self.step
 
-    def save(self):
-        self.manager.save(checkpoint_number=self.step)
+    def state(self):
+        """An in-memory copy of everything a checkpoint holds, for `save(state)` later."""
+        return [keras.ops.convert_to_numpy(variable) for variable in self._variables]
+
+    def _assign(self, state):
+        for variable, value in zip(self._variables, state):
+            variable.assign(value)
+
+    def save(self, state=None):
+        """Write the current state, or an earlier one from `state()` (the current one is put back)."""
+        if state is None:
+            self.manager.save(checkpoint_number=self.step)
+            return
+        current = self.state()
+        self._assign(state)
+        try:
+            self.manager.save(checkpoint_number=self.step)
+        finally:
+            self._assign(current)
 
     def save_if_best(self, validation):
+        """Rewrite `best.keras` when `validation` is the lowest so far: written under a temporary
+        name in the same folder, then renamed, so a crash never leaves a partial best.keras."""
         if validation < float(self.best_validation.numpy()):
+            partial = self.best_path.with_name(f".{self.best_path.stem}.partial.keras")
+            try:
+                self.model.save(partial)
+                os.replace(partial, self.best_path)
+            finally:
+                partial.unlink(missing_ok=True)
             self.best_validation.assign(validation)
-            self.model.save(self.best_path)
 
 
 class SaveCheckpoints(keras.callbacks.Callback):
-    """Save the latest state every `every_steps` steps and at each epoch end, the best model after
-    each validation; nothing is saved once the loss is not finite, so the last good state stays."""
+    """Save only states known to give a finite loss, so that the state kept after a divergence is
+    one a resume can train from.
+
+    Keras reports a step's loss before applying its update: the state after step k is known good
+    once step k + 1 reports a finite loss, or a validation of it is finite. So every `every_steps`
+    steps the state is copied in memory and written when the next step's loss is finite; at an
+    epoch end with a finite validation loss the current state is written at once, with
+    `best.keras` when the validation loss is the lowest so far.
+    """
 
     def __init__(self, checkpoints, every_steps):
         super().__init__()
         self.checkpoints = checkpoints
         self.every_steps = every_steps
+        self.candidate = None
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.checkpoints.step % self.every_steps == 0 and np.isfinite((logs or {}).get("loss", 0.0)):
-            self.checkpoints.save()
+        if not np.isfinite((logs or {}).get("loss", math.nan)):  # the epoch's running mean: all steps
+            self.candidate = None
+            return
+        if self.candidate is not None:
+            self.checkpoints.save(self.candidate)
+            self.candidate = None
+        if self.checkpoints.step % self.every_steps == 0:
+            self.candidate = self.checkpoints.state()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if not np.isfinite(logs.get("loss", 0.0)):
-            return
-        if np.isfinite(logs.get("val_loss", math.inf)):
+        if np.isfinite(logs.get("loss", math.nan)) and np.isfinite(logs.get("val_loss", math.nan)):
+            self.candidate = None
             self.checkpoints.save_if_best(logs["val_loss"])
-        self.checkpoints.save()
+            self.checkpoints.save()

@@ -3,34 +3,79 @@
     python -m training.evaluate --run-dir runs/pixelcnn_fashion_mnist
 
 Prints bits/dim for multi-level data and nats per image for binary data (the paper's units), with
-the number of test images scored.
+the number of test images scored. A class-conditional run is scored given each image's label, and
+also used as a classifier: the share of test images whose own label maximises log p(image | label)
+(one pass over the test split per class; `--no-classify` skips it).
 """
 
 import argparse
 import json
 import pathlib
 
-from training.cli import RunError, run_cli
+from pixel_keras.cli import RunError, run_cli
+
+
+def _nll_nats(model):
+    """A compiled function (images, labels or None) -> nats per image under `model`."""
+    import tensorflow as tf
+
+    from pixel_keras.likelihood import log_prob_from_logits
+
+    def nats(images, labels=None):
+        inputs = images if labels is None else [images, labels]
+        return -log_prob_from_logits(model(inputs, training=False), images)
+
+    return tf.function(nats)
+
+
+def _test_batches(splits, batch_size):
+    """(int32 images, labels or None) batches of the test split (of (image, label) pairs for a
+    class-conditional model)."""
+    import tensorflow as tf
+
+    for batch in splits.test.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+        images, labels = batch if isinstance(batch, tuple) else (batch, None)
+        yield tf.cast(images, tf.int32), labels
 
 
 def evaluate_model(model, splits, batch_size=256, print_fn=print):
-    """Score the whole test split; returns (mean nats per image, mean bits/dim, number of images)."""
+    """Score the whole test split (given each image's label, for a class-conditional model);
+    returns (mean nats per image, mean bits/dim, number of images)."""
     import numpy as np
-    import tensorflow as tf
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats, log_prob_from_logits
+    from pixel_keras.likelihood import bits_per_dim_from_nats
 
-    score = tf.function(lambda images: -log_prob_from_logits(model(images, training=False), images))
-    nats = np.concatenate([
-        score(tf.cast(batch, tf.int32)).numpy()
-        for batch in splits.test.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    ])
+    score = _nll_nats(model)
+    nats = np.concatenate([score(images, labels).numpy() for images, labels in _test_batches(splits, batch_size)])
     mean_nats = float(nats.mean())
     mean_bits = float(bits_per_dim_from_nats(mean_nats, splits.image_shape))
     headline = (f"{mean_nats:.2f} nats per image ({mean_bits:.4f} bits/dim)" if splits.num_levels == 2
                 else f"{mean_bits:.4f} bits/dim ({mean_nats:.1f} nats per image)")
-    print_fn(f"test NLL on {len(nats)} {splits.name} test images: {headline}")
+    given = " given their labels" if splits.num_classes and isinstance(splits.test.element_spec, tuple) else ""
+    print_fn(f"test NLL on {len(nats)} {splits.name} test images{given}: {headline}")
     return mean_nats, mean_bits, len(nats)
+
+
+def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
+    """A class-conditional model as a classifier: the share of test images whose own label has the
+    highest log p(image | label) (ties count as wrong). Returns (accuracy, number of images)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pixel_keras.likelihood import num_classes_of
+
+    num_classes = num_classes_of(model)
+    score = _nll_nats(model)
+    correct = []
+    for images, labels in _test_batches(splits, batch_size):
+        nats = np.stack([score(images, tf.fill(tf.shape(labels), k)).numpy() for k in range(num_classes)], axis=1)
+        own = np.take_along_axis(nats, labels.numpy()[:, None].astype(np.int64), axis=1)[:, 0]
+        correct.append((nats.argmin(axis=1) == labels.numpy()) & ((nats == own[:, None]).sum(axis=1) == 1))
+    correct = np.concatenate(correct)
+    accuracy = float(correct.mean())
+    print_fn(f"classifier accuracy (argmax over the {num_classes} labels of log p(image | label)) on "
+             f"{len(correct)} {splits.name} test images: {accuracy:.4f} (chance {1 / num_classes:.4f})")
+    return accuracy, len(correct)
 
 
 def report(run_dir, gallery_png):
@@ -42,7 +87,7 @@ def load_run(run_dir):
     """(model, splits) of a run directory: its best model and the dataset it was trained on."""
     import keras
 
-    from pixel_keras.data import load_dataset
+    from pixel_keras.data import load_dataset, with_labels
 
     run_dir = pathlib.Path(run_dir)
     config_path, model_path = run_dir / "run.json", run_dir / "best.keras"
@@ -57,16 +102,20 @@ def load_run(run_dir):
         raise RunError(f"cannot load {model_path}: {str(error).splitlines()[0]}") from None
     splits = load_dataset(config["dataset"], config["data_dir"], config["image_size"], config["channels"],
                           config["seed"])
-    return model, splits
+    return model, with_labels(splits) if config.get("conditional") else splits
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", required=True, help="directory written by python -m training.run")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--no-classify", dest="classify", action="store_false",
+                        help="class-conditional runs: skip the classifier accuracy (a test pass per class)")
     args = parser.parse_args(argv)
     model, splits = load_run(args.run_dir)
     evaluate_model(model, splits, args.batch_size)
+    if args.classify and isinstance(splits.test.element_spec, tuple):
+        classifier_accuracy(model, splits, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -3,36 +3,32 @@
     python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist --num 16 --out samples.png
     python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist/best.keras --complete test --out c.png
     python -m training.sample --checkpoint model.keras --complete photo.png --out c.png
+    python -m training.sample --checkpoint runs/gated_pixelcnn_digits --label 3 --out threes.png
 
 --complete takes an image file, a split of the run's dataset (train, validation, test), or
 DATASET:SPLIT; the bottom half of each image is hidden and filled in (the paper's occlusion).
+A class-conditional model (`training.run --conditional`) needs `--label N`: every image is drawn
+(or completed) given class N.
+A .keras file in a run directory is a model of that run (the split is of its dataset).
 """
 
 import argparse
+import hashlib
 import json
 import pathlib
 
-from training.cli import RunError, run_cli
+from pixel_keras.cli import RunError, run_cli
+from pixel_keras.io import load_model_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_model_file(checkpoint):
-    """(model, run config or None) from a .keras file or a run directory (its best.keras)."""
-    import keras
-
-    path = pathlib.Path(checkpoint)
-    config = None
-    if path.is_dir():
-        if (path / "run.json").exists():
-            config = json.loads((path / "run.json").read_text())
-        path = path / "best.keras"
-    if not path.exists():
-        raise RunError(f"no model at {path}: give a .keras file or a run directory with best.keras")
-    try:
-        return keras.models.load_model(path), config
-    except Exception as error:  # Keras raises many types for a damaged or foreign file
-        raise RunError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
+def batch_seed(seed, batch_index):
+    """Sampling seed of batch `batch_index` under `--seed seed`: a 64-bit hash of both, so that
+    runs with different seeds share no batch (with `seed + start`, --seed 16 repeated images 17-32
+    of --seed 0)."""
+    digest = hashlib.blake2b(f"pixel_keras.sample:{seed}:{batch_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 def images_to_complete(source, count, image_shape, num_levels, config):
@@ -72,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=16, help="images per sampling loop call")
+    parser.add_argument("--label", type=int, default=None,
+                        help="class of every image, for a class-conditional model (required there)")
     args = parser.parse_args(argv)
     if args.num < 1 or args.batch_size < 1:
         raise RunError(f"--num and --batch-size must be >= 1; received {args.num} and {args.batch_size}")
@@ -85,7 +83,16 @@ def main(argv=None):
     from pixel_keras.sampling import Sampler
 
     model, config = load_model_file(args.checkpoint)
+    beside = pathlib.Path(args.checkpoint).parent / "run.json"
+    if config is None and beside.exists():  # a .keras file of a run directory (e.g. its best.keras)
+        config = json.loads(beside.read_text())
     sampler = Sampler(model)
+    if (sampler.num_classes is None) != (args.label is None) or (
+            args.label is not None and not 0 <= args.label < sampler.num_classes):
+        raise RunError(f"--label {args.label}: the model is unconditional, leave --label out"
+                       if sampler.num_classes is None else
+                       f"the model is class-conditional: give --label N with N in 0 .. {sampler.num_classes - 1}"
+                       + ("" if args.label is None else f"; received --label {args.label}"))
     height = sampler.image_shape[0]
     originals = None
     if args.complete:
@@ -95,13 +102,15 @@ def main(argv=None):
     drawn = []
     for start in range(0, count, args.batch_size):
         size = min(args.batch_size, count - start)
+        seed = batch_seed(args.seed, start // args.batch_size)
+        labels = None if args.label is None else np.full(size, args.label, np.int32)
         if originals is None:
-            batch = sampler.sample(size, seed=args.seed + start, temperature=args.temperature)
+            batch = sampler.sample(size, seed=seed, temperature=args.temperature, labels=labels)
         else:
             known = np.zeros((height,) + sampler.image_shape[1:2], bool)
             known[: height // 2] = True
-            batch = sampler.complete(originals[start:start + size], known, seed=args.seed + start,
-                                     temperature=args.temperature)
+            batch = sampler.complete(originals[start:start + size], known, seed=seed, temperature=args.temperature,
+                                     labels=labels)
         drawn.append(batch)
         progress.add(size)
     images = np.concatenate(drawn)

@@ -50,11 +50,16 @@ class DiagonalBiLSTM(CausalLSTMLayer):
             for direction in ("left", "right")
         ]
 
-    def call(self, inputs):
+    def call(self, inputs, conditioning=None):
+        """`conditioning`: optional bias broadcastable to (batch, H, W, 4h), e.g. from
+        `Conditioning`, added to both directions' input-to-state maps before the scan."""
         # Both directions run in one scan (stacked on a leading axis, each with its own kernel):
         # half the sequential steps of two scans.
         images = (inputs, ops.flip(inputs, axis=2))
-        skewed = ops.stack([self.skew(conv(image)) for image, conv in zip(images, self.input_to_state)])
+        input_gates = [conv(image) for image, conv in zip(images, self.input_to_state)]
+        if conditioning is not None:  # the right-to-left direction sees the map mirrored, like its input
+            input_gates = [input_gates[0] + conditioning, input_gates[1] + ops.flip(conditioning, axis=2)]
+        skewed = ops.stack([self.skew(gates) for gates in input_gates])
         columns = ops.transpose(skewed, (3, 0, 1, 2, 4))  # (2W - 1 for square, 2, B, H, 4h)
         kernels = ops.stack([kernel.value for kernel in self.state_to_state])  # (2, 2, h, 4h)
         zeros = ops.zeros((2, ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)

@@ -1,23 +1,28 @@
-"""What `RowLSTM` and `DiagonalBiLSTM` share: the LSTM cell update, the scan, the base layer."""
+"""What the PixelRNN layers (Row LSTM, Diagonal BiLSTM, Spatial LSTM) share: cell update, scan, base."""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
 
-def lstm_update(gates, cell):
-    """One LSTM step from pre-activations.
+def lstm_update(gates, cells):
+    """One LSTM step from pre-activations, with one forget gate per previous cell state.
+
+    A 1-D LSTM has one previous cell; the Spatial LSTM (a 2-D LSTM) has two, its left and upper
+    neighbours', each with its own forget gate: c = f_1 * c_1 + ... + f_k * c_k + i * g.
 
     Args:
-        gates: pre-activations with 4 * units features on the last axis, in the order o, f, i, g
-            (the order `MaskedConv2D(output_blocks=4)` groups colours in).
-        cell: previous cell state with `units` features.
+        gates: pre-activations with (3 + k) * units features on the last axis, in the order
+            o, f_1 .. f_k, i, g (blocks that `MaskedConv2D(output_blocks=3 + k)` groups colours in).
+        cells: tuple of the k previous cell states, each with `units` features.
 
     Returns:
         (new cell state, new hidden state). o, f, i use a sigmoid; the content gate g uses tanh.
     """
-    output_gate, forget_gate, input_gate, content = ops.split(gates, 4, axis=-1)
-    cell = ops.sigmoid(forget_gate) * cell + ops.sigmoid(input_gate) * ops.tanh(content)
+    output_gate, *forget_gates, input_gate, content = ops.split(gates, 3 + len(cells), axis=-1)
+    cell = ops.sigmoid(input_gate) * ops.tanh(content)
+    for forget_gate, previous in zip(forget_gates, cells):
+        cell = ops.sigmoid(forget_gate) * previous + cell
     hidden = ops.sigmoid(output_gate) * ops.tanh(cell)
     return cell, hidden
 
@@ -47,7 +52,7 @@ def conv1d_by_matmul(inputs, kernel, pad_before, pad_after):
     return ops.reshape(out, tuple(ops.shape(shifted)[:-1]) + (out_features,))
 
 
-def lstm_scan(step_gates, initial, inputs):
+def lstm_scan(step_gates, initial, inputs, neighbour_cells=lambda cell: (cell,)):
     """Run an LSTM along the first axis of `inputs`; returns the stacked hidden states.
 
     `tf.scan` rather than `keras.ops.scan`: the TensorFlow backend's `ops.scan` builds a while loop
@@ -57,11 +62,13 @@ def lstm_scan(step_gates, initial, inputs):
         step_gates: function (previous hidden state, inputs[t]) -> gate pre-activations at step t.
         initial: zero state, the shape of one step's hidden state.
         inputs: tensor scanned over its first axis.
+        neighbour_cells: function (previous step's cell state) -> tuple of the cell states that the
+            step's forget gates multiply, in gate order (default: the previous cell state alone).
     """
 
     def step(state, step_inputs):
         cell, hidden = state
-        return lstm_update(step_gates(hidden, step_inputs), cell)
+        return lstm_update(step_gates(hidden, step_inputs), neighbour_cells(cell))
 
     _, hidden = tf.scan(step, inputs, initializer=(initial, initial))
     return hidden
@@ -86,6 +93,12 @@ class CausalLSTMLayer(keras.layers.Layer):
         self.units = units
         self.color_channels = color_channels
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    @property
+    def conditioning_units(self):
+        """Features of the optional `conditioning` bias of `call`: the input-to-state map's (o, f, i, g).
+        A layer with more gates overrides this."""
+        return 4 * self.units
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -41,8 +41,13 @@ class RowLSTM(CausalLSTMLayer):
             initializer=self.kernel_initializer,
         )
 
-    def call(self, inputs):
-        input_gates = ops.transpose(self.input_to_state(inputs), (1, 0, 2, 3))  # (H, B, W, 4h)
+    def call(self, inputs, conditioning=None):
+        """`conditioning`: optional bias broadcastable to (batch, H, W, 4h), e.g. from
+        `Conditioning`, added to the input-to-state map before the scan."""
+        input_gates = self.input_to_state(inputs)
+        if conditioning is not None:
+            input_gates = input_gates + conditioning
+        input_gates = ops.transpose(input_gates, (1, 0, 2, 3))  # (H, B, W, 4h)
         batch, width = ops.shape(inputs)[0], ops.shape(inputs)[2]
         zeros = ops.zeros((batch, width, self.units), dtype=self.compute_dtype)
 

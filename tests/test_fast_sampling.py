@@ -1,0 +1,195 @@
+"""The fast (incremental) sampler computes the full network's logits and draws the plain loop's values."""
+
+import itertools
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import pixel_keras as pk
+from pixel_keras.incremental import IncrementalModel
+from pixel_keras.layers import MaskedConv2D
+from pixel_keras.layers.conditioning import Conditioning
+from pixel_keras.sampling import Sampler, uniforms
+
+FAST_ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
+# (image_shape, num_levels): grayscale, RGB and binary.
+KINDS = {"gray": ((3, 4, 1), 4), "rgb": ((2, 3, 3), 5), "binary": ((3, 3, 1), 2)}
+
+
+def _sharp_model(arch, image_shape, num_levels, **kwargs):
+    """Two small layers with a scaled-up head, so that logits are far from zero."""
+    keras.utils.set_random_seed(0)
+    model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6, **kwargs)
+    head = model.get_layer("head_logits")
+    head.set_weights([w * 20.0 for w in head.get_weights()])
+    return model
+
+
+def _conditional_model(image_shape, num_levels, num_classes=3):
+    """A hand-built class-conditional model: a label bias added after the first convolution."""
+    images = keras.Input(image_shape, dtype="int32", name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0)(images)
+    x = MaskedConv2D(6, 3, "A", image_shape[-1])(x)
+    x = keras.layers.Add()([x, Conditioning(6, num_classes)(labels)])
+    x = keras.layers.ReLU()(x)
+    x = MaskedConv2D(image_shape[-1] * num_levels, 1, "B", image_shape[-1],
+                     kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(x)
+    logits = keras.layers.Reshape(image_shape + (num_levels,))(x)
+    return keras.Model([images, labels], logits)
+
+
+def _inputs(images, labels):
+    return images if labels is None else [images, labels]
+
+
+def _full_network_logits(model, images, labels=None):
+    """Logits of the full network at each sub-pixel, given only the values before it in `images`
+    (later values zeroed): the conditionals the samplers must use."""
+    batch, height, width, channels = images.shape
+    flat = images.reshape(batch, -1)
+    partials = []
+    for index in range(height * width * channels):
+        partial = flat.copy()
+        partial[:, index:] = 0
+        partials.append(partial.reshape(images.shape))
+    tiled = None if labels is None else np.tile(labels, height * width * channels)
+    full = np.asarray(model(_inputs(np.concatenate(partials), tiled), training=False))
+    full = full.reshape((height * width * channels, batch) + full.shape[1:])
+    out = np.empty((batch, height * width * channels) + full.shape[5:], np.float32)
+    for index, (row, col, channel) in enumerate(itertools.product(range(height), range(width), range(channels))):
+        out[:, index] = full[index, :, row, col, channel]
+    return out.reshape((batch, height, width, channels) + full.shape[5:])
+
+
+def _check_logits(model, image_shape, num_levels, labels=None):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, num_levels, (2,) + image_shape)  # the unknown values are never read
+    known = rng.random(images.shape) < 0.3
+    filled, logits = Sampler(model).fill_with_logits(images, known, seed=5, labels=labels)
+    np.testing.assert_array_equal(filled[known], images[known])
+    expected = _full_network_logits(model, filled, labels)
+    scale = np.abs(expected).max()
+    assert scale > 1.0  # a check at the scale of real logits
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("arch", FAST_ARCHS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_logits_equal_full_network_at_every_step(arch, kind):
+    image_shape, num_levels = KINDS[kind]
+    _check_logits(_sharp_model(arch, image_shape, num_levels), image_shape, num_levels)
+
+
+def test_fast_logits_of_a_conditional_model():
+    model = _conditional_model((3, 3, 3), 4)
+    _check_logits(model, (3, 3, 3), 4, labels=np.array([2, 0], np.int32))
+
+
+def _assert_same_up_to_boundaries(fast, plain, model, seed, num_levels, labels=None):
+    """Fast and plain draws agree except where the uniform lies within 1e-4 of a CDF boundary of
+    the conditional at an image's first difference (after it, the images legitimately diverge)."""
+    draws = uniforms(seed, fast.shape).numpy().reshape(len(fast), -1)
+    differing = np.flatnonzero((fast != plain).reshape(len(fast), -1).any(axis=1))
+    assert len(differing) <= max(1, len(fast) // 10), f"{len(differing)} of {len(fast)} images differ"
+    for image in differing:
+        index = np.flatnonzero(fast[image].ravel() != plain[image].ravel())[0]
+        logits = _full_network_logits(model, plain[image:image + 1],
+                                      None if labels is None else labels[image:image + 1])
+        logits = logits.reshape(-1, *logits.shape[4:])[index]
+        if num_levels == 2:
+            cdf = np.array([1.0 / (1.0 + np.exp(logits))])
+        else:
+            cdf = np.cumsum(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+        assert np.abs(cdf - draws[image, index]).min() < 1e-4, (image, index)
+
+
+# RGB: the completion test below compares the two loops on RGB images of every arch.
+@pytest.mark.parametrize("arch,kind", [(arch, kind) for arch in FAST_ARCHS for kind in ("gray", "binary")])
+def test_fast_samples_equal_plain_samples(arch, kind):
+    image_shape, num_levels = KINDS[kind]
+    model = _sharp_model(arch, image_shape, num_levels)
+    fast = pk.sample(model, 16, seed=11)
+    plain = pk.sample(model, 16, seed=11, method="plain")
+    assert pk.sampling._sampler(model, "fast").method == "fast"
+    _assert_same_up_to_boundaries(fast, plain, model, 11, num_levels)
+
+
+@pytest.mark.parametrize("arch", FAST_ARCHS)
+def test_fast_completion_keeps_known_values_and_equals_plain(arch):
+    model = _sharp_model(arch, (3, 3, 3), 6)
+    images = np.random.default_rng(2).integers(0, 6, (6, 3, 3, 3))
+    known = np.random.default_rng(3).random(images.shape) < 0.5
+    fast = pk.complete(model, images, known, seed=4)
+    np.testing.assert_array_equal(fast[known], images[known])
+    plain = pk.complete(model, images, known, seed=4, method="plain")
+    _assert_same_up_to_boundaries(fast, plain, model, 4, 6)
+
+
+def test_conditional_sampling_uses_the_labels():
+    model = _conditional_model((2, 2, 1), 6)
+    labels = np.array([0, 1, 2, 0, 1, 2], np.int32)
+    fast = pk.sample(model, 6, seed=1, labels=labels)
+    plain = pk.sample(model, 6, seed=1, labels=labels, method="plain")
+    _assert_same_up_to_boundaries(fast, plain, model, 1, 6, labels)
+    other = pk.sample(model, 6, seed=1, labels=(labels + 1) % 3)
+    assert (other != fast).any()
+    images = np.zeros((6, 2, 2, 1), np.int32)
+    known = np.zeros((2, 2), bool)
+    known[0, 0] = True
+    completed = pk.complete(model, images, known, seed=1, labels=labels)
+    assert (completed[:, 0, 0] == 0).all()
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m: pk.sample(m, 2, seed=0), "class-conditional"),
+    (lambda m: pk.sample(m, 2, seed=0, labels=np.array([0, 3])), r"labels in \[0, 2\]"),
+    (lambda m: pk.sample(m, 2, seed=0, labels=np.array([0, 1, 2])), r"shape \(2,\)"),
+    (lambda m: pk.sample(m, 2, seed=0, labels=np.array([0.0, 1.0])), "integer labels"),
+])
+def test_bad_labels(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_conditional_model((2, 2, 1), 4))
+
+
+def test_labels_for_an_unconditional_model():
+    model = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=2)
+    with pytest.raises(ValueError, match="unconditional"):
+        pk.sample(model, 2, seed=0, labels=np.array([0, 1]))
+
+
+def test_large_requests_run_in_batches():
+    model = _sharp_model("pixelcnn", (2, 2, 1), 4)
+    whole = pk.sample(model, 5, seed=3, batch_size=2)
+    assert whole.shape == (5, 2, 2, 1)
+    np.testing.assert_array_equal(whole[:2], pk.sample(model, 2, seed=3))
+    np.testing.assert_array_equal(whole, pk.sample(model, 5, seed=3, batch_size=2, method="plain"))
+    assert (whole[2:4] != whole[:2]).any() or (whole[4] != whole[0]).any()  # each batch its own draws
+
+
+def test_a_layer_without_a_rule_falls_back_to_the_plain_loop():
+    model = pk.build_model("pixelcnn", (2, 2, 1), 3, num_layers=1, hidden=2)
+    shifted = keras.Model(model.input, keras.ops.roll(model.output, 1, axis=2))
+    with pytest.raises(NotImplementedError, match="class Roll"):
+        IncrementalModel(shifted, (2, 2, 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sampler = Sampler(shifted)
+    assert sampler.method == "plain" and "class Roll" in str(caught[0].message)
+    assert sampler.sample(2, seed=0).shape == (2, 2, 2, 1)
+
+
+@pytest.mark.parametrize("arch", FAST_ARCHS)
+def test_fast_logits_of_conditional_archs(arch):
+    model = _sharp_model(arch, (2, 3, 1), 3, num_classes=3)
+    _check_logits(model, (2, 3, 1), 3, labels=np.array([2, 1], np.int32))
+
+
+def test_fast_loop_takes_an_empty_batch():
+    """The SavedModel `complete` signature may get zero images (the row-stage convolution of the
+    Gated PixelCNN's vertical stack once returned a wrong shape for them)."""
+    sampler = Sampler(pk.build_model("gated_pixelcnn", (2, 2, 1), 3, num_layers=1, hidden=2))
+    empty = np.zeros((0, 2, 2, 1), np.int32)
+    assert sampler.fill(empty, empty > 0, np.int64(0), np.float32(1.0)).shape == (0, 2, 2, 1)
