@@ -34,6 +34,7 @@ setup(
         "numpy>=1.26,<3",
         "pillow==13.0.0",
         "scikit-learn==1.9.1",
+        "constriction==0.5.0",  # pixel_keras.codec's range coder (its bitstream is this version's)
     ],
     extras_require={
         "serving": ["tensorflow-serving-api==2.21.0"],  # export/client.py over gRPC

@@ -1,6 +1,7 @@
 """Benchmark contenders named by a spec string, each measured in its own process.
 
-    pixelcnn | row_lstm | diagonal_bilstm | spatial_lstm | gated_pixelcnn [:layers=12,hidden=128,residual=1,skip=0,jit=0]
+    pixelcnn | row_lstm | diagonal_bilstm | spatial_lstm | gated_pixelcnn [:layers=12,hidden=128,residual=1,skip=0,jit=0,
+        head=logistic_mixture,num_mixtures=5,optimizer=adam,lr=0.001,lr_schedule=cosine,decay_steps=2000]
     tfp [:num_resnet=1,num_hierarchies=2,num_filters=32,num_logistic_mix=5,dropout_p=0.3]
 
 `tfp` is the peer, `tfp.distributions.PixelCNN` (PixelCNN++); it needs tf-keras, so it never
@@ -17,6 +18,10 @@ import tempfile
 PEER = "tfp"
 # The configuration of TFP's own PixelCNN example (0.63 M parameters on 28 x 28 x 1).
 PEER_DEFAULTS = {"num_resnet": 1, "num_hierarchies": 2, "num_filters": 32, "num_logistic_mix": 5, "dropout_p": 0.3}
+
+
+# Spec keys whose values are names, not numbers.
+NAME_KEYS = ("head", "optimizer", "lr_schedule")
 
 
 def _value(text):
@@ -36,7 +41,7 @@ def parse_spec(spec):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"expected key=value in contender spec {spec!r}, received {item!r}")
-        settings[key] = _value(value)
+        settings[key] = value if key in NAME_KEYS else _value(value)
     return name, settings
 
 

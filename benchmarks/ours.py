@@ -5,14 +5,14 @@ import numpy as np
 import tensorflow as tf
 
 import pixel_keras as pk
+from pixel_keras.cpu_defaults import CPU_SIZES
+from pixel_keras.fitting import TimeBudget, make_optimizer
 from pixel_keras.likelihood import log_prob_from_logits
 from pixel_keras.xla import default_jit_compile
-from training.callbacks import TimeBudget
-from pixel_keras.cpu_defaults import CPU_SIZES
 
 
 class OurModel:
-    """`build_model(arch, ...)` trained with RMSProp(1e-3) on the bits/dim loss.
+    """`build_model(arch, ...)` trained on the bits/dim loss (default RMSProp(1e-3), as `training.run`).
 
     Args:
         arch: one of `pixel_keras.ARCHS`.
@@ -20,15 +20,24 @@ class OurModel:
         layers, hidden: model size (default: `training.run`'s CPU size for the arch).
         residual, skip: 0 / 1 connection switches of `build_model`.
         jit: 1 to compile with XLA (default: on only with a GPU).
+        head, num_mixtures: `build_model`'s output head ("categorical" or "logistic_mixture").
+        optimizer, lr, lr_schedule: as `training.run`'s --optimizer, --learning-rate, --lr-schedule;
+            decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
     """
 
-    def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None):
+    def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
+                 head="categorical", num_mixtures=5, optimizer="rmsprop", lr=1e-3, lr_schedule="constant",
+                 decay_steps=None):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
         keras.utils.set_random_seed(0)
         self.model = pk.build_model(arch, image_shape, num_levels, num_layers=layers or CPU_SIZES[arch][0],
-                                    hidden=hidden or CPU_SIZES[arch][1], residual=bool(residual), skip=bool(skip))
-        self.model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood(),
+                                    hidden=hidden or CPU_SIZES[arch][1], residual=bool(residual), skip=bool(skip),
+                                    head=head, num_mixtures=num_mixtures)
+        if lr_schedule == "cosine" and decay_steps is None:
+            raise ValueError("lr_schedule=cosine needs decay_steps=N in the contender spec. Received decay_steps=None.")
+        self.model.compile(optimizer=make_optimizer(optimizer, lr, lr_schedule, decay_steps),
+                           loss=pk.NegativeLogLikelihood(),
                            jit_compile=default_jit_compile() if jit is None else bool(jit))
         self.score = tf.function(lambda images: -log_prob_from_logits(self.model(images, training=False), images))
 

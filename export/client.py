@@ -20,7 +20,7 @@ import numpy as np
 
 from pixel_keras.cli import RunError, run_cli
 
-from .saved_model import SIGNATURE_INPUTS
+from .saved_model import SIGNATURE_INPUTS, signature_inputs
 
 # Dtypes of the export's outputs: gRPC's tensors carry them, REST's JSON does not.
 OUTPUT_DTYPES = {"images": "uint8", "log_prob": "float32", "nll_nats": "float32", "bits_per_dim": "float32"}
@@ -52,7 +52,8 @@ def _as_inputs(signature, inputs):
     """`inputs` as checked numpy arrays of the signature's dtypes; an error names a missing or extra input."""
     if signature not in SIGNATURE_INPUTS:
         raise ValueError(f"unknown signature {signature!r}; expected one of {', '.join(SIGNATURE_INPUTS)}")
-    expected = SIGNATURE_INPUTS[signature]
+    # A class-conditional export takes `labels` [batch] in every signature that takes a batch.
+    expected = signature_inputs(num_classes=1 if "labels" in inputs else None)[signature]
     if set(inputs) != set(expected):
         raise ValueError(f"signature {signature} takes inputs {sorted(expected)}; received {sorted(inputs)}")
     return {key: _checked(key, inputs[key], dtype, rank) for key, (dtype, rank) in expected.items()}
@@ -168,6 +169,19 @@ def _known_top_rows(images, rows):
     return known
 
 
+def _parse_labels(text, batch):
+    """`--labels`: one integer for every image of the request, or a comma-separated one per image."""
+    try:
+        labels = [int(value) for value in text.split(",")]
+    except ValueError:
+        raise RunError(f"--labels must be integers, one or one per image (e.g. 3 or 0,3,1); received {text!r}") from None
+    if len(labels) == 1:
+        labels = labels * batch
+    if len(labels) != batch:
+        raise RunError(f"--labels gives {len(labels)} labels for {batch} images; give one, or one per image")
+    return np.asarray(labels, np.int64)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m export.client", description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="model name the server was started with")
@@ -176,6 +190,8 @@ def main(argv=None):
     transport.add_argument("--rest", default="localhost:8501", help="REST host:port")
     transport.add_argument("--grpc", default=None, help="gRPC host:port (instead of REST)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
+    parser.add_argument("--labels", default=None,
+                        help="class-conditional exports: one label for every image, or one per image (0,3,1)")
     commands = parser.add_subparsers(dest="command", required=True)
     likelihood = commands.add_parser("log-likelihood", help="per-image log p, NLL and bits/dim")
     likelihood.add_argument("--images", required=True, help=".npy of integer images [batch, H, W, C]")
@@ -205,6 +221,9 @@ def main(argv=None):
         else:
             known = _known_top_rows(images, args.known_rows)
             signature, inputs = "complete", {"images": images, "known_mask": known, "seed": args.seed}
+    if args.labels is not None:
+        batch = inputs["num_images"] if args.command == "sample" else len(inputs["images"])
+        inputs["labels"] = _parse_labels(args.labels, batch)
     predict = grpc_predict if args.grpc else rest_predict
     outputs = predict(args.grpc or args.rest, args.name, signature, inputs, args.version, timeout=args.timeout)
     if "images" in outputs:

@@ -3,9 +3,10 @@
 from pixel_keras import layers
 from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim, log_prob
 from pixel_keras.models import ARCHS, build_model
+from pixel_keras.multiscale import build_multiscale_model
 from pixel_keras.sampling import Sampler, complete, sample
 
 __all__ = [
-    "ARCHS", "NegativeLogLikelihood", "Sampler", "bits_per_dim", "build_model", "complete", "layers",
-    "log_prob", "sample",
+    "ARCHS", "NegativeLogLikelihood", "Sampler", "bits_per_dim", "build_model", "build_multiscale_model", "complete",
+    "layers", "log_prob", "sample",
 ]

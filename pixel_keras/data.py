@@ -1,7 +1,8 @@
 """Datasets as tf.data pipelines of integer images, with train / validation / test kept apart.
 
 Sources: Fashion-MNIST (TFDS where prepared, else the Debian package's IDX files), its stochastic
-binarization, scikit-learn's 8 x 8 digits, any TFDS image dataset by name, and `folder:PATH`.
+binarization, scikit-learn's 8 x 8 digits, 32 x 32 RGB tiles of scikit-learn's two photographs
+(`sample_photos`), any TFDS image dataset by name, and `folder:PATH`.
 
 Two rules hold for every source:
 - Test splits never depend on the run's seed (a test figure of seed 1 is on the test set of seed
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 DIGITS_LEVELS = 17  # scikit-learn's 8 x 8 digits take values 0 .. 16
+PHOTO_CROP = 32  # sample_photos: side of the crops cut from scikit-learn's two photographs
 DEFAULT_LEVELS = 256  # 8-bit images
 # TFDS image datasets whose images are not 8-bit (TFDS metadata does not say how many levels).
 TFDS_LEVELS = {"binarized_mnist": 2}
@@ -108,6 +110,24 @@ def load_digit_labels(test_fraction=0.2):
     from sklearn.datasets import load_digits as sklearn_digits
 
     return _digits_split(sklearn_digits().target.astype(np.int32), test_fraction)
+
+
+def load_sample_photos(crop=PHOTO_CROP):
+    """Real RGB photographs offline: the non-overlapping crop x crop x 3 tiles (a grid from the
+    top-left corner) of scikit-learn's china.jpg (training + validation) and flower.jpg (test), uint8
+    arrays (260 tiles each for crop = 32: 13 x 20 of a 427 x 640 photograph). Two photographs, so
+    no test tile shares a pixel or a scene with a training tile."""
+    from sklearn.datasets import load_sample_images
+
+    bunch = load_sample_images()
+    photos = dict(zip((pathlib.Path(path).name for path in bunch.filenames), bunch.images))
+
+    def tiles(photo):
+        rows, cols = photo.shape[0] // crop, photo.shape[1] // crop
+        grid = photo[:rows * crop, :cols * crop].reshape(rows, crop, cols, crop, 3)
+        return np.ascontiguousarray(grid.transpose(0, 2, 1, 3, 4).reshape(-1, crop, crop, 3))
+
+    return tiles(photos["china.jpg"]), tiles(photos["flower.jpg"])
 
 
 def _digits_split(values, test_fraction):
@@ -377,7 +397,8 @@ def with_labels(splits):
     return dataclasses.replace(splits, **paired)
 
 
-DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "folder:PATH", "<any TFDS image dataset>")
+DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "sample_photos", "folder:PATH",
+            "<any TFDS image dataset>")
 
 
 def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, levels=None):
@@ -385,7 +406,8 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, leve
 
     Args:
         name: "fashion_mnist" (default dataset), "binarized_fashion_mnist", "digits",
-            "folder:PATH", or the name of a TFDS image dataset (e.g. "mnist", "cifar10",
+            "sample_photos" (32 x 32 x 3 tiles of scikit-learn's two photographs), "folder:PATH",
+            or the name of a TFDS image dataset (e.g. "mnist", "cifar10",
             "binarized_mnist", "downsampled_imagenet/32x32").
         data_dir: TFDS data directory.
         image_size: side of the square images made from a folder.
@@ -401,6 +423,9 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, leve
         (train, test), detected = load_digits()
         return _from_arrays(name, train, test, _declared_levels(name, detected, levels), seed,
                             labels=load_digit_labels(), num_classes=10)
+    if name == "sample_photos":
+        train, test = load_sample_photos()
+        return _from_arrays(name, train, test, _declared_levels(name, DEFAULT_LEVELS, levels), seed)
     if name in ("fashion_mnist", "binarized_fashion_mnist"):
         train, test = _fashion_mnist_arrays(data_dir)
         if name == "binarized_fashion_mnist":

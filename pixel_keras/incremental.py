@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from pixel_keras.heads import DiscretizedLogisticMixture
 from pixel_keras.layers.diagonal_bilstm import DiagonalBiLSTM
 from pixel_keras.layers.gated import GatedBlock, gate
 from pixel_keras.layers.lstm_cell import lstm_update
@@ -121,7 +122,7 @@ class PointwiseRule:
 for _layer_class in (keras.layers.Rescaling, keras.layers.ReLU, keras.layers.Activation, keras.layers.Add,
                      keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum,
                      keras.layers.Minimum, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Identity,
-                     keras.layers.Dropout):
+                     keras.layers.Dropout, DiscretizedLogisticMixture):
     RULES[_layer_class] = PointwiseRule
 
 

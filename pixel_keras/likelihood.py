@@ -73,7 +73,8 @@ def num_classes_of(model):
     """K of a class-conditional model (second input `labels`), None for an unconditional model."""
     if not any(tensor.name == "labels" for tensor in model.inputs):
         return None
-    classes = {layer.num_classes for layer in model.layers if isinstance(layer, Conditioning) and layer.num_classes}
+    classes = {layer.num_classes for layer in model._flatten_layers()  # nested stages (multi-scale) included
+               if isinstance(layer, Conditioning) and layer.num_classes}
     if len(classes) != 1:
         raise ValueError(f"A model with a `labels` input needs one label Conditioning size. Found {sorted(classes)}.")
     return classes.pop()

@@ -2,6 +2,7 @@
 
 import keras
 
+from pixel_keras.heads import check_head, features_per_channel, head_output
 from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, SpatialLSTM
 from pixel_keras.layers.conditioning import Conditioning
 from pixel_keras.layers.gated import GatedBlock
@@ -58,7 +59,8 @@ def _recurrent_block(x, arch, hidden, color_channels, index, condition):
 
 
 def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None, residual=True,
-                skip=False, head_units=None, num_classes=None):
+                skip=False, head_units=None, num_classes=None, head="categorical", num_mixtures=5,
+                conditioning_map_features=None):
     """Build a PixelCNN or PixelRNN that maps integer images to per-channel logits.
 
     Args:
@@ -75,6 +77,14 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         num_classes: K for a class-conditional model: a second input `labels`, int32 (batch,) in
             [0, K), whose learned per-class vectors are added to every layer's pre-activations
             (`Conditioning`). None: unconditional.
+        head: "categorical" (softmax / sigmoid, the paper's) or "logistic_mixture" (per channel, a
+            mixture of `num_mixtures` discretized logistics; `pixel_keras.heads`), whose output is
+            per-level log-probabilities in place of the logits (Bernoulli logits for 2 levels).
+        num_mixtures: logistic components per channel (logistic_mixture head only).
+        conditioning_map_features: c for a model conditioned on a spatial map: a last input
+            `conditioning_map`, float (batch, H, W, c), that an unmasked 1 x 1 convolution adds to
+            every layer's pre-activations (`Conditioning`, spatial form; the Multi-Scale
+            PixelRNN's conditional stage). None: no map.
 
     Returns:
         A `keras.Model` named `arch` taking int32 images (batch, H, W, C) with values in
@@ -83,6 +93,7 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     """
     if arch not in ARCHS:
         raise ValueError(f"Expected arch to be one of {ARCHS}. Received arch={arch!r}.")
+    check_head(head, num_mixtures)
     _check_image_shape(image_shape)
     num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
     hidden = DEFAULT_SIZE["hidden"] if hidden is None else hidden
@@ -95,15 +106,24 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                                     or num_classes < 2):
         raise ValueError(f"Expected num_classes to be an integer >= 2 or None. Received num_classes={num_classes!r}.")
+    if conditioning_map_features is not None:
+        _check_positive_int("conditioning_map_features", conditioning_map_features)
     height, width, channels = image_shape
     if arch == "diagonal_bilstm" and width < height:
         raise ValueError(f"diagonal_bilstm needs width >= height. Received image_shape={tuple(image_shape)}.")
 
     images = keras.Input(shape=tuple(image_shape), dtype="int32", name="images")
     labels = None if num_classes is None else keras.Input(shape=(), dtype="int32", name="labels")
+    condition_map = None if conditioning_map_features is None else keras.Input(
+        shape=(height, width, conditioning_map_features), name="conditioning_map")
 
     def condition(units, name):
-        return None if labels is None else Conditioning(units, num_classes, name=name)(labels)
+        biases = [] if labels is None else [Conditioning(units, num_classes, name=name)(labels)]
+        if condition_map is not None:
+            biases.append(Conditioning(units, name=f"{name}_map")(condition_map))
+        if len(biases) > 1:
+            return keras.layers.Add(name=f"{name}_sum")(biases)
+        return biases[0] if biases else None
 
     x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_pixels")(images)
     if arch == "gated_pixelcnn":  # a vertical stack (rows above) and a horizontal one (the row so far)
@@ -124,11 +144,10 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         x = keras.layers.Add(name=f"residual{index}")([x, out]) if residual else out
     if skip:
         x = keras.layers.Add(name="skip_sum")(skips) if num_layers > 1 else skips[0]
-    levels_out = 1 if num_levels == 2 else num_levels
-    for units, part in ((head_units, "head_hidden"), (channels * levels_out, "head_logits")):
+    per_channel = features_per_channel(head, num_levels, num_mixtures)
+    for units, part in ((head_units, "head_hidden"), (channels * per_channel, "head_logits")):
         x = keras.layers.ReLU(name=f"{part}_relu")(x)
         x = MaskedConv2D(units, 1, "B", channels, name=part)(x)
-    logits_shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
-    logits = keras.layers.Reshape(logits_shape, name="logits")(x)
-    inputs = images if labels is None else [images, labels]
-    return keras.Model(inputs, logits, name=arch)
+    logits = head_output(x, head, tuple(image_shape), num_levels, num_mixtures)
+    inputs = [tensor for tensor in (images, labels, condition_map) if tensor is not None]  # [images, labels, map]
+    return keras.Model(inputs if len(inputs) > 1 else images, logits, name=arch)

@@ -23,6 +23,7 @@ from keras import ops
 
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
+from pixel_keras.multiscale import stage_masks
 from pixel_keras.xla import default_jit_compile
 
 METHODS = ("fast", "plain")
@@ -77,6 +78,7 @@ class Sampler:
         self.model = model
         self.image_shape, self.num_levels = model_spec(model)
         self.num_classes = num_classes_of(model)
+        self.stage_masks = stage_masks(model, self.image_shape)  # two phases for a multi-scale model
         self.incremental = None
         if method == "fast":
             try:
@@ -99,7 +101,10 @@ class Sampler:
         """Replace every pixel value where `known_mask` is False by a draw from the model."""
         draws = uniforms(seed, tf.shape(images))
         loop = self._fast_loop if self.method == "fast" else self._plain_loop
-        return loop(images, known_mask, draws, temperature, labels)[0]
+        for stage_mask in self.stage_masks:  # a phase draws only what its mask leaves unknown
+            known = known_mask if stage_mask is None else tf.logical_or(known_mask, stage_mask)
+            images = loop(images, known, draws, temperature, labels)[0]
+        return images
 
     def _inputs(self, images, labels):
         return images if labels is None else [images, labels]

@@ -219,3 +219,25 @@ def test_training_pipelines_cache_uint8_and_cast_per_batch():
         cached = _cached_element_specs(pipeline)
         assert [spec.dtype for spec in cached] == [tf.uint8]
         assert [spec.dtype for spec in pipeline.element_spec] == [tf.int32, tf.int32]
+
+
+def test_sample_photos_are_tiles_of_one_photograph_for_training_and_the_other_for_test():
+    from sklearn.datasets import load_sample_images
+
+    splits = load_dataset("sample_photos")
+    assert (splits.image_shape, splits.num_levels) == ((32, 32, 3), 256)
+    assert splits.sizes == {"train": 234, "validation": 26, "test": 260}
+    china, flower = load_sample_images().images  # china.jpg, flower.jpg: 427 x 640 x 3
+    test = _array(splits.test)
+    np.testing.assert_array_equal(test[0], flower[:32, :32])
+    np.testing.assert_array_equal(test[21], flower[32:64, 32:64])  # 20 tiles per row
+    china_tiles = {tile.tobytes() for tile in china[:416].reshape(13, 32, 20, 32, 3).transpose(0, 2, 1, 3, 4)
+                   .reshape(-1, 32, 32, 3)}
+    training = np.concatenate([_array(splits.train), _array(splits.validation)])
+    assert {tile.tobytes() for tile in training} == china_tiles  # all of china.jpg's tiles, once each
+    assert len({tile.tobytes() for tile in training}) == 260
+    assert test.dtype == np.uint8
+
+
+def test_sample_photos_test_split_does_not_depend_on_the_seed():
+    _assert_test_split_is_seed_independent(lambda seed: load_dataset("sample_photos", seed=seed))

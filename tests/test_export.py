@@ -193,9 +193,10 @@ class _ScriptedServer(http.server.BaseHTTPRequestHandler):
     """Answers every request with `reply` = (status, body bytes, seconds to wait first)."""
 
     reply = (200, b"{}", 0.0)
+    last_body = None
 
     def do_POST(self):  # noqa: N802 (http.server's name)
-        self.rfile.read(int(self.headers["Content-Length"]))
+        _ScriptedServer.last_body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         status, payload, delay = self.reply
         threading.Event().wait(delay)
         try:
@@ -295,3 +296,20 @@ def test_grpc_client_timeout_is_one_line():
             client.grpc_predict(f"127.0.0.1:{port}", "m", "sample", {"num_images": 1, "seed": 0}, timeout=0.2)
     finally:
         server.stop(None)
+
+
+def test_client_sends_labels_to_a_conditional_export(scripted_server, tmp_path):
+    host, set_reply = scripted_server
+    set_reply(200, json.dumps({"outputs": np.zeros((3, 2, 2, 1)).tolist()}).encode())
+    client.main(["--name", "m", "--rest", host, "--labels", "4", "sample", "--num-images", "3",
+                 "--out", str(tmp_path / "s.npy")])
+    assert _ScriptedServer.last_body["inputs"]["labels"] == [4, 4, 4]
+    client.main(["--name", "m", "--rest", host, "--labels", "0,2,1", "sample", "--num-images", "3",
+                 "--out", str(tmp_path / "s.npy")])
+    assert _ScriptedServer.last_body["inputs"]["labels"] == [0, 2, 1]
+    with pytest.raises(RunError, match="--labels gives 2 labels for 3 images"):
+        client.main(["--name", "m", "--rest", host, "--labels", "0,2", "sample", "--num-images", "3"])
+    with pytest.raises(RunError, match="--labels must be integers"):
+        client.main(["--name", "m", "--rest", host, "--labels", "cat", "sample", "--num-images", "3"])
+    with pytest.raises(ValueError, match=r"Expected labels of rank 1"):
+        client.rest_request("m", "sample", {"num_images": 1, "seed": 0, "labels": 3})

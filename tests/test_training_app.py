@@ -233,6 +233,16 @@ def test_run_json_settings_on_resume(tmp_path):
                                            str(tmp_path), f"--{key.replace('_', '-')}", str(value)])
         with pytest.raises(RunError, match=f"{key}: .* -> {value}"):
             training_run.check_run_config(tmp_path, changed)
+    # A run.json from before a model-changing key resumes only with what the older code used.
+    legacy = {key: value for key, value in config.items() if key not in training_run.LEGACY_VALUES}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))
+    assert training_run.check_run_config(tmp_path, args)[1] == legacy
+    for flags, change in ((["--multiscale", "2"], "multiscale: None -> 2"),
+                          (["--head", "logistic_mixture"], "head: 'categorical' -> 'logistic_mixture'")):
+        changed = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--steps-per-epoch", "20", "--run-dir",
+                                           str(tmp_path), *flags])
+        with pytest.raises(RunError, match=change):
+            training_run.check_run_config(tmp_path, changed)
 
 
 def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate(tmp_path, capsys):

@@ -52,22 +52,6 @@ class EpochSummary(keras.callbacks.Callback):
         )
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training (after the current step, then validate and save) once `minutes` have passed
-    since the callback was made, across however many `fit` calls use it."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = minutes * 60.0
-        self.exhausted = False
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.seconds > 0 and time.perf_counter() - self._start > self.seconds:
-            self.exhausted = True
-            self.model.stop_training = True
-
-
 class StepTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback with the epoch summaries at the optimizer step, the one step
     axis of every summary of a run (galleries included), whatever the epoch length."""

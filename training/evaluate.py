@@ -53,7 +53,28 @@ def evaluate_model(model, splits, batch_size=256, print_fn=print):
                 else f"{mean_bits:.4f} bits/dim ({mean_nats:.1f} nats per image)")
     given = " given their labels" if splits.num_classes and isinstance(splits.test.element_spec, tuple) else ""
     print_fn(f"test NLL on {len(nats)} {splits.name} test images{given}: {headline}")
+    from pixel_keras.multiscale import multiscale_factor
+
+    if multiscale_factor(model):
+        _print_stages(model, splits, batch_size, mean_bits, print_fn)
     return mean_nats, mean_bits, len(nats)
+
+
+def _print_stages(model, splits, batch_size, mean_bits, print_fn):
+    """A multi-scale model's two stages: log p(small) and log p(rest | small), each in bits/dim of
+    the large image (so they add up to the total)."""
+    import numpy as np
+
+    from pixel_keras.likelihood import bits_per_dim_from_nats
+    from pixel_keras.multiscale import stages
+
+    small_model, _, factor = stages(model)
+    score = _nll_nats(small_model)
+    nats = np.concatenate([score(images[:, ::factor, ::factor], labels).numpy()
+                           for images, labels in _test_batches(splits, batch_size)])
+    small_bits = float(bits_per_dim_from_nats(nats.mean(), splits.image_shape))
+    print_fn(f"  stages, bits/dim of the whole image: small image ({factor}x subsampled) {small_bits:.4f} "
+             f"+ the rest given it {mean_bits - small_bits:.4f}")
 
 
 def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
@@ -101,7 +122,7 @@ def load_run(run_dir):
     except Exception as error:  # Keras raises many types for a damaged file
         raise RunError(f"cannot load {model_path}: {str(error).splitlines()[0]}") from None
     splits = load_dataset(config["dataset"], config["data_dir"], config["image_size"], config["channels"],
-                          config["seed"])
+                          config["seed"], config.get("levels"))
     return model, with_labels(splits) if config.get("conditional") else splits
 
 

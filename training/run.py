@@ -14,11 +14,17 @@ import sys
 
 from pixel_keras.cli import RunError, run_cli
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
+from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, make_optimizer
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
-               "conditional")
+               "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale")
 # Settings recorded in run.json that a resume may change (a lower learning rate after a divergence).
 RESUMABLE_KEYS = ("learning_rate",)
+# Settings an older run.json lacks, with the value the code that wrote it used: such a run resumes
+# only with that value, since another would change the model or data under its checkpoint.
+# validation_images and steps_per_epoch were flags before run.json recorded them: any value resumes.
+LEGACY_VALUES = {"levels": None, "conditional": False, "head": "categorical", "num_mixtures": 5,
+                 "optimizer": "rmsprop", "lr_schedule": "constant", "multiscale": None}
 
 
 def parse_args(argv=None):
@@ -28,8 +34,8 @@ def parse_args(argv=None):
     )
     parser.add_argument("--arch", required=True, help="pixelcnn, row_lstm, diagonal_bilstm, spatial_lstm or gated_pixelcnn")
     parser.add_argument("--dataset", default="fashion_mnist",
-                        help="fashion_mnist, binarized_fashion_mnist, digits, folder:PATH, or a TFDS image "
-                             "dataset name (mnist, cifar10, downsampled_imagenet/32x32, ...)")
+                        help="fashion_mnist, binarized_fashion_mnist, digits, sample_photos, folder:PATH, or a "
+                             "TFDS image dataset name (mnist, cifar10, downsampled_imagenet/32x32, ...)")
     parser.add_argument("--data-dir", default=None, help="TFDS data directory")
     parser.add_argument("--image-size", type=int, default=32, help="side of images made from folder:PATH")
     parser.add_argument("--channels", type=int, default=3, help="channels of images made from folder:PATH")
@@ -47,9 +53,20 @@ def parse_args(argv=None):
                         help="class-conditional model p(image | label) on a dataset with labels (fashion_mnist, "
                              "digits, TFDS datasets with a 'label' feature, folder:PATH with one sub-folder per "
                              "class); galleries show one row of samples per class")
+    parser.add_argument("--multiscale", type=int, default=None, metavar="F",
+                        help="a Multi-Scale PixelRNN: a model of the image subsampled by F and one of the image "
+                             "given it, trained as one model (the loss is the sum of the two NLLs)")
     parser.add_argument("--batch-size", type=int, default=16, help="global batch (split across replicas); paper: 16")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
-                        help="RMSProp learning rate (a resume may change it, e.g. lower it after a NaN loss)")
+                        help="(initial) learning rate (a resume may change it, e.g. lower it after a NaN loss)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop",
+                        help="rmsprop (paper) or adam (PixelCNN++)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                        help="constant, or cosine decay to 0 at the last of --steps (or --epochs x --steps-per-epoch)")
+    parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
+                        help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
+    parser.add_argument("--num-mixtures", type=int, default=5,
+                        help="logistic components per channel (--head logistic_mixture)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of --steps-per-epoch steps")
     parser.add_argument("--steps-per-epoch", type=int, default=1000,
                         help="steps between validations, checkpoints and galleries")
@@ -78,9 +95,11 @@ def parse_args(argv=None):
     if args.arch not in pixel_keras.ARCHS:
         raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(pixel_keras.ARCHS)}")
     for name in ("batch_size", "steps_per_epoch", "checkpoint_every", "validation_images", "eval_batch_size",
-                 "epochs", "image_size"):
+                 "epochs", "image_size", "num_mixtures"):
         if getattr(args, name) < 1:
             raise RunError(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
+    if args.multiscale is not None and args.multiscale < 2:
+        raise RunError(f"--multiscale must be >= 2 (the subsampling factor); received {args.multiscale}")
     if args.steps is not None and args.steps < 1:
         raise RunError(f"--steps must be >= 1 (or left out for --epochs); received {args.steps}")
     for name in ("gallery_size", "gallery_every"):
@@ -97,16 +116,17 @@ def parse_args(argv=None):
 
 def check_run_config(run_dir, args):
     """(settings to record, settings run.json holds or None): refuses to resume a run directory
-    with other settings, except RESUMABLE_KEYS. A key that an older run.json lacks (one added to
-    CONFIG_KEYS since) takes the value given now: the old run cannot tell what it used, and the
-    old code accepted any value. Writes nothing (see `write_run_config`)."""
+    with other settings, except RESUMABLE_KEYS. A key that an older run.json lacks is compared with
+    LEGACY_VALUES (what the older code used), or, for a flag the older code already had but did not
+    record, takes the value given now. Writes nothing (see `write_run_config`)."""
     path = pathlib.Path(run_dir) / "run.json"
     config = {key: getattr(args, key) for key in CONFIG_KEYS}
     if not path.exists():
         return config, None
     saved = json.loads(path.read_text())
-    changed = [f"{key}: {saved[key]!r} -> {config[key]!r}" for key in CONFIG_KEYS
-               if key in saved and key not in RESUMABLE_KEYS and saved[key] != config[key]]
+    recorded = {**LEGACY_VALUES, **saved}
+    changed = [f"{key}: {recorded[key]!r} -> {config[key]!r}" for key in CONFIG_KEYS
+               if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]]
     if changed:
         raise RunError(f"{run_dir} holds a run with other settings ({'; '.join(changed)}); "
                        "use the same flags to resume, or a new --run-dir")
@@ -168,7 +188,7 @@ def main(argv=None):
     import pixel_keras as pk
     from pixel_keras.data import load_dataset, with_labels
     from pixel_keras.xla import default_jit_compile
-    from .callbacks import EpochSummary, Gallery, StepTensorBoard, TimeBudget
+    from .callbacks import EpochSummary, Gallery, StepTensorBoard
     from .checkpoints import RunCheckpoints, SaveCheckpoints
     from .evaluate import evaluate_model, report
 
@@ -181,21 +201,27 @@ def main(argv=None):
     splits = with_labels(splits) if args.conditional else splits
     config, saved_config = check_run_config(args.run_dir, args)
     jit_compile = {"auto": default_jit_compile(), "on": True, "off": False}[args.jit_compile]
+    if args.multiscale and (splits.image_shape[0] % args.multiscale or splits.image_shape[1] % args.multiscale):
+        raise RunError(f"--multiscale {args.multiscale} needs a height and width that it divides; "
+                       f"{splits.name} images are {splits.image_shape[0]} x {splits.image_shape[1]}")
 
+    total_steps = args.steps or args.epochs * args.steps_per_epoch
     with strategy.scope():
-        model = pk.build_model(args.arch, splits.image_shape, splits.num_levels, num_layers=args.layers,
-                               hidden=args.hidden, residual=args.residual, skip=args.skip,
-                               num_classes=splits.num_classes if args.conditional else None)
+        scales = {} if args.multiscale is None else {"factor": args.multiscale}
+        model = (pk.build_multiscale_model if scales else pk.build_model)(
+            args.arch, splits.image_shape, splits.num_levels, num_layers=args.layers, hidden=args.hidden,
+            residual=args.residual, skip=args.skip, num_classes=splits.num_classes if args.conditional else None,
+            head=args.head, num_mixtures=args.num_mixtures, **scales)
         model.compile(
-            optimizer=keras.optimizers.RMSprop(args.learning_rate),
+            optimizer=make_optimizer(args.optimizer, args.learning_rate, args.lr_schedule, total_steps),
             loss=pk.NegativeLogLikelihood(),
             jit_compile=jit_compile,
         )
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
-        model.optimizer.learning_rate = args.learning_rate  # the restore set the rate saved; a resume may change it
+        if args.lr_schedule == "constant":  # the restore set the rate saved; a resume may change it
+            model.optimizer.learning_rate = args.learning_rate
 
-    total_steps = args.steps or args.epochs * args.steps_per_epoch
     print(f"{args.arch} on {splits.name} {splits.image_shape} x {splits.num_levels} levels: "
           f"{model.count_params():,} parameters, {replicas} replica(s), "
           f"{'resuming at step ' + str(step) if step else 'new run'} in {run_dir}", flush=True)

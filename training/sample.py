@@ -52,7 +52,8 @@ def images_to_complete(source, count, image_shape, num_levels, config):
         raise RunError(f"--complete: unknown split {split!r}; expected train, validation or test")
     options = config if config and config["dataset"] == dataset else {"data_dir": None, "image_size": image_shape[0],
                                                                        "channels": image_shape[2], "seed": 0}
-    splits = load_dataset(dataset, options["data_dir"], options["image_size"], options["channels"], options["seed"])
+    splits = load_dataset(dataset, options["data_dir"], options["image_size"], options["channels"], options["seed"],
+                          options.get("levels"))
     if splits.image_shape != tuple(image_shape):
         raise RunError(f"{dataset} has images of shape {splits.image_shape}; the model takes {image_shape}")
     return np.stack(list(getattr(splits, split).take(count).as_numpy_iterator())).astype(np.int32)

@@ -1,0 +1,104 @@
+"""Lossless compression: bits/dim of `pixel_keras.codec` with a trained model against PNG, WebP and
+JPEG XL, on Fashion-MNIST test images, each image compressed on its own.
+
+    python -m benchmarks.compression --model RUN_DIR|model.keras [--num 1000] [--decode-num N]
+
+Contenders: PNG (Pillow, optimize=True), WebP lossless (Pillow, lossless=True, quality=100,
+method=6), JPEG XL lossless (`cjxl -d 0 -e 9`, Debian `libjxl-tools`; skipped with a note when
+absent) and ours (every blob decoded back and compared bit for bit; encode and decode images/s,
+one image at a time, as the codec runs). The model's NLL (bits/dim) is printed beside its codec's size.
+"""
+
+import argparse
+import io
+import shutil
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.header import print_header
+
+
+def png_bytes(image):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG", optimize=True)
+    return len(buffer.getvalue())
+
+
+def webp_bytes(image):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buffer, format="WEBP", lossless=True, quality=100, method=6)
+    return len(buffer.getvalue())
+
+
+def jxl_bytes(image, folder):
+    from PIL import Image
+
+    source, target = f"{folder}/image.png", f"{folder}/image.jxl"
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(source)
+    subprocess.run(["cjxl", "-d", "0", "-e", "9", "--quiet", source, target], check=True, capture_output=True)
+    with open(target, "rb") as f:
+        return len(f.read())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="run directory (its best.keras) or a .keras file")
+    parser.add_argument("--num", type=int, default=1000, help="first N Fashion-MNIST test images")
+    parser.add_argument("--decode-num", type=int, default=None, help="images decoded back (default: all)")
+    args = parser.parse_args(argv)
+
+    import pixel_keras as pk
+    from pixel_keras import codec
+    from pixel_keras.data import load_dataset
+    from pixel_keras.io import load_model_file
+
+    model, _ = load_model_file(args.model)
+    images = np.stack(list(load_dataset("fashion_mnist").test.take(args.num).as_numpy_iterator()))
+    dims = images[0].size
+    decode_num = args.num if args.decode_num is None else min(args.decode_num, args.num)
+    print_header("benchmarks.compression", argv,
+                 f"{len(images)} Fashion-MNIST test images ({decode_num} decoded), model {args.model}")
+
+    rows = [("PNG (optimize=True)", sum(map(png_bytes, images))),
+            ("WebP lossless (method=6)", sum(map(webp_bytes, images)))]
+    if shutil.which("cjxl"):
+        with tempfile.TemporaryDirectory() as folder:
+            rows.append(("JPEG XL lossless (cjxl -d 0 -e 9)", sum(jxl_bytes(image, folder) for image in images)))
+    else:
+        print("note: cjxl not found (apt-get install libjxl-tools): JPEG XL skipped")
+
+    start = time.perf_counter()
+    blobs = codec.compress(model, images.astype(np.int32))
+    encode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = codec.decompress(model, blobs[:decode_num])
+    decode_seconds = time.perf_counter() - start
+    if not np.array_equal(decoded, images[:decode_num]):
+        raise SystemExit("error: a decoded image differs from the original")
+    rows.append(("pixel_keras.codec", sum(map(len, blobs))))
+    nll = float(np.mean(pk.bits_per_dim(model, images.astype(np.int32))))
+
+    reference = dict(rows).get("JPEG XL lossless (cjxl -d 0 -e 9)")
+    print(f"{'method':<36} {'bits/dim':>8} {'bytes/image':>11} {'vs JPEG XL':>10}")
+    for name, total in rows:
+        bpd = 8.0 * total / (len(images) * dims)
+        versus = f"{100.0 * (total / reference - 1):+.1f}%" if reference else "-"
+        print(f"{name:<36} {bpd:>8.3f} {total / len(images):>11.1f} {versus:>10}")
+    codec_bytes = sum(map(len, blobs)) / len(images)
+    print(f"model NLL {nll:.3f} bits/dim; codec overhead {8.0 * codec_bytes / dims - nll:+.4f} bits/dim "
+          f"({codec_bytes - nll * dims / 8:.2f} bytes/image)")
+    print(f"encode {len(images) / encode_seconds:.2f} images/s, decode {decode_num / decode_seconds:.2f} images/s "
+          "(one image at a time, batch 1, CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

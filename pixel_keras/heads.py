@@ -1,0 +1,137 @@
+"""Output heads: what the last masked 1 x 1 convolution's features mean.
+
+- "categorical" (the paper's): per channel, `num_levels` softmax logits, or one Bernoulli logit
+  for 2 levels.
+- "logistic_mixture" (after PixelCNN++, Salimans et al. 2017): per channel, a mixture of
+  `num_mixtures` discretized logistics over the levels, the edge levels taking the tails. Its
+  parameters come from that channel's colour group of the head convolution (the same groups as the
+  softmax logits), so R -> G -> B conditioning is the masks' exactly. This is one mixture per colour
+  channel, not PixelCNN++'s one mixture over RGB with linear coupling of the means. The layer
+  returns normalised per-level log-probabilities, shape (..., C, num_levels), so everything that
+  takes softmax logits (log_softmax of log-probabilities is the identity) works unchanged; for 2
+  levels it returns the Bernoulli logit log p(1) - log p(0), the categorical binary contract.
+"""
+
+import keras
+from keras import ops
+
+HEADS = ("categorical", "logistic_mixture")
+# Per component: a mixture logit, a mean and a log-scale.
+PARAMS_PER_COMPONENT = 3
+
+
+def check_head(head, num_mixtures):
+    """Validate `build_model`'s head arguments; raise ValueError quoting what was received."""
+    if head not in HEADS:
+        raise ValueError(f"Expected head to be one of {HEADS}. Received head={head!r}.")
+    if not isinstance(num_mixtures, int) or isinstance(num_mixtures, bool) or num_mixtures < 1:
+        raise ValueError(f"Expected num_mixtures to be a positive integer. Received num_mixtures={num_mixtures!r}.")
+
+
+def features_per_channel(head, num_levels, num_mixtures):
+    """Features of the head convolution for each colour channel."""
+    if head == "logistic_mixture":
+        return PARAMS_PER_COMPONENT * num_mixtures
+    return 1 if num_levels == 2 else num_levels
+
+
+def head_output(features, head, image_shape, num_levels, num_mixtures):
+    """The model's output from the head convolution's features (batch, H, W, C * per-channel):
+    a Reshape (categorical) or a Reshape plus `DiscretizedLogisticMixture`, named "logits"."""
+    height, width, channels = image_shape
+    per_channel = features_per_channel(head, num_levels, num_mixtures)
+    if head == "categorical":
+        shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
+        return keras.layers.Reshape(shape, name="logits")(features)
+    params = keras.layers.Reshape((height, width, channels, per_channel), name="head_params")(features)
+    return DiscretizedLogisticMixture(num_levels, num_mixtures, name="logits")(params)
+
+
+def _log1mexp(x):
+    """log(1 - exp(-x)) for x > 0 with an absolute error of a float32 ulp (what a log-probability
+    needs; Maechler's second branch, log1p(-exp(-x)) for x > ln 2, would only add relative accuracy
+    to values near 0 and cost a third of the head's time)."""
+    return ops.log(-ops.expm1(-x))
+
+
+def discretized_logistic_log_probs(means, log_scales, num_levels):
+    """log P(level) for each of `num_levels` levels under discretized logistics.
+
+    Level k sits at x_k = 2k / (L - 1) - 1 in [-1, 1] (the models' input scaling) with a bin of
+    half-width 1 / (L - 1); level 0 takes the lower tail, level L - 1 the upper one. Neighbouring
+    bins share one rounded edge value, so the probabilities telescope to 1 even at scale e^-7 (two
+    separately rounded edges would leave gaps of float32 ulps times the density, ~1e-5). Inside,
+    sigma(b) - sigma(a) (a < b the bin's edges in standardised units) is computed as
+    sigma(b) sigma(-a) (1 - exp(a - b)), in logs: -softplus(-b) - softplus(a) + log1mexp(b - a):
+    stable in both tails and for tiny scales, with no density shortcut.
+
+    Args:
+        means, log_scales: (..., K) float tensors (log-scales already floored).
+        num_levels: L >= 2.
+
+    Returns:
+        (..., K, L) log-probabilities.
+    """
+    edges = (2.0 * ops.arange(num_levels + 1, dtype=means.dtype) - 1.0) / (num_levels - 1) - 1.0
+    standardised = (edges - means[..., None]) * ops.exp(-log_scales)[..., None]
+    lower, upper = standardised[..., :-1], standardised[..., 1:]  # a, b of each level
+    log_cdf_upper = -ops.softplus(-upper)  # log sigma(b)
+    log_sf_lower = -ops.softplus(lower)  # log (1 - sigma(a))
+    inside = log_cdf_upper + log_sf_lower + _log1mexp(upper - lower)
+    levels = ops.arange(num_levels)
+    return ops.where(levels == 0, log_cdf_upper, ops.where(levels == num_levels - 1, log_sf_lower, inside))
+
+
+def mixture_log_probs(params, num_levels, log_scale_min):
+    """(..., 3K) parameters [mixture logits, means, log-scales] -> (..., L) log-probabilities:
+    log-sum-exp over the components of log pi_k + log P_k(level)."""
+    logits, means, log_scales = ops.split(params, PARAMS_PER_COMPONENT, axis=-1)
+    log_scales = ops.maximum(log_scales, log_scale_min)
+    log_weights = ops.log_softmax(logits, axis=-1)[..., None]
+    return ops.logsumexp(log_weights + discretized_logistic_log_probs(means, log_scales, num_levels), axis=-2)
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class DiscretizedLogisticMixture(keras.layers.Layer):
+    """Per-channel mixture of discretized logistics: (..., 3K) parameters -> (..., num_levels)
+    normalised log-probabilities (for num_levels == 2: (...) Bernoulli logits). Pointwise, no weights.
+
+    Args:
+        num_levels: L >= 2 discrete values per channel.
+        num_mixtures: K >= 1 logistic components.
+        log_scale_min: floor of the log-scales (PixelCNN++: -7), so no bin's probability saturates.
+    """
+
+    def __init__(self, num_levels, num_mixtures=5, log_scale_min=-7.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
+            raise ValueError(f"Expected num_levels to be an integer >= 2. Received num_levels={num_levels!r}.")
+        check_head("logistic_mixture", num_mixtures)
+        if not isinstance(log_scale_min, (int, float)) or isinstance(log_scale_min, bool):
+            raise ValueError(f"Expected log_scale_min to be a number. Received log_scale_min={log_scale_min!r}.")
+        self.num_levels = num_levels
+        self.num_mixtures = num_mixtures
+        self.log_scale_min = float(log_scale_min)
+
+    def build(self, input_shape):
+        if input_shape[-1] != PARAMS_PER_COMPONENT * self.num_mixtures:
+            raise ValueError(
+                f"Expected {PARAMS_PER_COMPONENT * self.num_mixtures} parameters per channel "
+                f"(3 x num_mixtures={self.num_mixtures}) in the last axis. Received input_shape={input_shape}."
+            )
+
+    def call(self, params):
+        params = ops.cast(params, "float32")  # the tails and log1mexp need float32 even under mixed precision
+        log_probs = mixture_log_probs(params, self.num_levels, self.log_scale_min)
+        if self.num_levels == 2:
+            return log_probs[..., 1] - log_probs[..., 0]
+        return log_probs
+
+    def compute_output_shape(self, input_shape):
+        if self.num_levels == 2:
+            return tuple(input_shape[:-1])
+        return tuple(input_shape[:-1]) + (self.num_levels,)
+
+    def get_config(self):
+        return {**super().get_config(), "num_levels": self.num_levels, "num_mixtures": self.num_mixtures,
+                "log_scale_min": self.log_scale_min}

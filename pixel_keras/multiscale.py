@@ -1,0 +1,179 @@
+"""Multi-Scale PixelRNN (paper section 3.6): p(image) = p(small) p(rest | small), as one model.
+
+The small image is the large one subsampled with stride f (`image[::f, ::f]`), so its pixels are
+pixels of the large image. One functional model holds both stages:
+
+- the small stage, an unconditional `build_model` of the s x s image;
+- the conditional stage, inputs [images, small_images]: the small image (scaled like the images)
+  goes through transposed convolutions up to a c x n x n map that every layer of a `build_model`
+  of the n x n image receives through `Conditioning` (an unmasked 1 x 1 convolution added to its
+  pre-activations);
+- `MergeScales` puts the small stage's logits at the small image's positions and the conditional
+  stage's elsewhere.
+
+So the model's output has the shape of any model's logits, and the log-likelihood of its logits
+(the loss, `pk.log_prob`) is exactly log p(small) + log p(rest | small): the conditional stage's
+predictions at the small positions are discarded, each pixel is scored once. The output is not
+autoregressive in raster order as a whole (the map sees the whole small image), so sampling runs
+in two phases (`stage_masks`): the small positions first, then the rest with them known.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from pixel_keras.likelihood import log_prob
+from pixel_keras.models import DEFAULT_SIZE, _check_image_shape, _check_positive_int, build_model
+
+SMALL_STAGE, CONDITIONAL_STAGE, SUBSAMPLE = "small_stage", "conditional_stage", "subsample"
+
+
+def _check_factor(factor):
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 2:
+        raise ValueError(f"Expected factor to be an integer >= 2. Received factor={factor!r}.")
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class Subsample(keras.layers.Layer):
+    """The small image of a multi-scale model: every `factor`-th pixel, `image[:, ::f, ::f]`."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        _check_factor(factor)
+        self.factor = factor
+
+    def call(self, inputs):
+        return inputs[:, ::self.factor, ::self.factor]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] // self.factor, input_shape[2] // self.factor) + tuple(input_shape[3:])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def small_positions(image_shape, factor):
+    """Boolean (H, W): True at the pixels that form the small image."""
+    positions = np.zeros(tuple(image_shape[:2]), bool)
+    positions[::factor, ::factor] = True
+    return positions
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class MergeScales(keras.layers.Layer):
+    """[small-stage logits (batch, s, s, ...), conditional logits (batch, n, n, ...)] -> logits
+    (batch, n, n, ...) with the small stage's at the small positions (i f, j f), the conditional
+    stage's elsewhere."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        _check_factor(factor)
+        self.factor = factor
+
+    def call(self, inputs):
+        small, large = inputs
+        upsampled = ops.repeat(ops.repeat(small, self.factor, axis=1), self.factor, axis=2)
+        positions = small_positions(large.shape[1:3], self.factor)
+        positions = positions.reshape((1,) + positions.shape + (1,) * (len(large.shape) - 3))
+        return ops.where(positions, upsampled, large)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def conditioning_map_network(small_images, num_levels, factor, features):
+    """The small image, scaled like the model's inputs, through two transposed convolutions (3 x 3,
+    then 2f x 2f with stride f) to a (batch, n, n, features) map; it sees the whole small image."""
+    x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_small")(small_images)
+    x = keras.layers.Conv2DTranspose(features, 3, padding="same", activation="relu", name="map_conv")(x)
+    return keras.layers.Conv2DTranspose(features, 2 * factor, strides=factor, padding="same", activation="relu",
+                                        name="map_upsample")(x)
+
+
+def build_multiscale_model(arch, image_shape, num_levels=256, factor=2, num_layers=None, hidden=None,
+                           map_features=None, **options):
+    """A Multi-Scale PixelRNN of n x n images: a model of the s x s image `image[::f, ::f]` and a
+    model of the n x n image given it, as one `keras.Model` (one `.keras` file).
+
+    Args:
+        arch, image_shape, num_levels, num_layers, hidden: as `build_model`, for both stages.
+        factor: f, the subsampling stride; height and width must be multiples of f.
+        map_features: c, features of the conditioning map; default `hidden`.
+        **options: other `build_model` options (num_classes, head, residual, skip, ...), both stages.
+
+    Returns:
+        A model with the inputs and outputs of a `build_model` model (images, or [images, labels]
+        with `num_classes`; logits of the large image), whose log-likelihood is
+        log p(small) + log p(rest | small). Its layers `small_stage` and `conditional_stage` (inputs
+        [images, small_images(, labels)]) are the two stages.
+    """
+    _check_factor(factor)
+    _check_image_shape(image_shape)
+    height, width, channels = image_shape
+    if height % factor or width % factor:
+        raise ValueError(f"Expected height and width to be multiples of factor={factor}. "
+                         f"Received image_shape={tuple(image_shape)}.")
+    if "conditioning_map_features" in options:
+        raise ValueError("build_multiscale_model makes the conditioning map itself: use map_features=. "
+                         f"Received conditioning_map_features={options['conditioning_map_features']!r}.")
+    size = {"num_layers": num_layers, "hidden": hidden}
+    map_features = (hidden or DEFAULT_SIZE["hidden"]) if map_features is None else map_features
+    _check_positive_int("map_features", map_features)
+    small_shape = (height // factor, width // factor, channels)
+    small_model = build_model(arch, small_shape, num_levels, **size, **options)
+    small_model.name = SMALL_STAGE
+    large_model = build_model(arch, tuple(image_shape), num_levels, **size, **options,
+                              conditioning_map_features=map_features)
+
+    images = keras.Input(shape=tuple(image_shape), dtype="int32", name="images")
+    small_images = keras.Input(shape=small_shape, dtype="int32", name="small_images")
+    num_classes = options.get("num_classes")
+    labels = None if num_classes is None else keras.Input(shape=(), dtype="int32", name="labels")
+    extra = [] if labels is None else [labels]
+    condition_map = conditioning_map_network(small_images, num_levels, factor, map_features)
+    conditional = keras.Model([images, small_images] + extra, large_model([images] + extra + [condition_map]),
+                              name=CONDITIONAL_STAGE)
+
+    small = Subsample(factor, name=SUBSAMPLE)(images)
+    small_logits = small_model(small if labels is None else [small, labels])
+    large_logits = conditional([images, small] + extra)
+    logits = MergeScales(factor, name="merge_scales")([small_logits, large_logits])
+    return keras.Model(images if labels is None else [images, labels], logits, name=f"multiscale_{arch}")
+
+
+def multiscale_factor(model):
+    """f of a model from `build_multiscale_model`; None for a single-scale model."""
+    layers = [layer for layer in model.layers if isinstance(layer, Subsample)]
+    return layers[0].factor if layers else None
+
+
+def stages(model):
+    """(small-stage model, conditional-stage model, factor) of a multi-scale model."""
+    factor = multiscale_factor(model)
+    if factor is None:
+        raise ValueError(f"Expected a model from build_multiscale_model. Received the model {model.name!r}.")
+    return model.get_layer(SMALL_STAGE), model.get_layer(CONDITIONAL_STAGE), factor
+
+
+def stage_masks(model, image_shape):
+    """Known-masks of the sampling phases, each broadcastable to (batch, H, W, C): [None] for a
+    single-scale model (one phase, nothing extra known); for a multi-scale model, the small
+    positions are drawn first (everything else taken as known), then the rest (small known)."""
+    factor = multiscale_factor(model)
+    if factor is None:
+        return [None]
+    positions = small_positions(image_shape, factor)[None, :, :, None]
+    return [~positions, positions]
+
+
+def log_prob_stages(model, images, batch_size=256, *, labels=None):
+    """(log p(small), log p(rest | small)) in nats per image of a multi-scale model: numpy arrays
+    (batch,) that add up to `pk.log_prob(model, images)`; divide each by the large image's
+    H x W x C (`bits_per_dim_from_nats`) for the stages' shares of its bits/dim."""
+    small_model, _, factor = stages(model)
+    total = log_prob(model, images, batch_size, labels=labels)
+    small = log_prob(small_model, np.asarray(images)[:, ::factor, ::factor], batch_size, labels=labels)
+    return small, total - small

@@ -1,0 +1,219 @@
+"""pixel_keras.codec: lossless round trips, size against the model's NLL, clear errors."""
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import pixel_keras as pk
+from pixel_keras import codec
+from pixel_keras.cli import run_cli
+from pixel_keras.data import load_digits
+
+FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+MAX_OVERHEAD_BYTES = 12
+
+
+def nll_bits(model, images, labels=None):
+    return -np.asarray(pk.log_prob(model, images, labels=labels), np.float64) / np.log(2.0)
+
+
+def check_size(model, images, blobs, labels=None):
+    """Within 1% of the NLL in bits plus the fixed overhead, summed; and never far below the NLL."""
+    total_bits = 8.0 * sum(len(blob) for blob in blobs)
+    nll = nll_bits(model, images, labels).sum()
+    assert total_bits <= 1.01 * nll + 8 * MAX_OVERHEAD_BYTES * len(images), (total_bits, nll)
+    assert total_bits >= 0.99 * nll, (total_bits, nll)  # a blob far below -log2 p(x) cannot be decodable
+    return total_bits - nll
+
+
+def random_images(shape, levels, count, seed=0):
+    return np.random.default_rng(seed).integers(0, levels, (count,) + shape)
+
+
+def test_frequencies_are_exact_and_nonzero():
+    probabilities = np.array([[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25000003], [0.1, 0.2, 0.3, 0.4]], np.float32)
+    table = codec.frequencies(probabilities)
+    assert (table >= 1).all() and (table == np.floor(table)).all()
+    np.testing.assert_array_equal(table.sum(axis=-1), 2.0**codec.PRECISION_BITS)
+
+
+def test_dropped_trailing_zero_bytes_decode():
+    """The payload drops the coder's trailing zero bytes (whole zero words too): the range decoder
+    must read them back as zeros. Rare with a model (1 blob in 256), so searched for directly."""
+    import constriction
+
+    rng, family, seen = np.random.default_rng(0), constriction.stream.model.Categorical(perfect=False), set()
+    for _ in range(20000):
+        probabilities = rng.dirichlet(np.full(4, 0.3), int(rng.integers(1, 6))).astype(np.float32)
+        symbols = np.array([rng.choice(4, p=row / row.sum()) for row in probabilities.astype(np.float64)], np.int32)
+        encoder = constriction.stream.queue.RangeEncoder()
+        encoder.encode(symbols, family, codec.frequencies(probabilities))
+        words = encoder.get_compressed()
+        dropped = 4 * len(words) - len(codec.pack_words(words))
+        if dropped == 0 or min(dropped, 4) in seen:
+            continue
+        seen.add(min(dropped, 4))
+        decoder = constriction.stream.queue.RangeDecoder(codec.unpack_words(codec.pack_words(words)))
+        decoded = [decoder.decode(constriction.stream.model.Categorical(row, perfect=False))
+                   for row in codec.frequencies(probabilities)]
+        np.testing.assert_array_equal(decoded, symbols)
+        assert decoder.maybe_exhausted()
+        if {1, 2, 4} <= seen:  # (the coder's flush never ends in exactly 3 zero bytes)
+            return
+    pytest.fail(f"found trailing zero runs of only {sorted(seen)} bytes")
+
+
+def test_digits_round_trip_and_overhead():
+    (_, test), levels = load_digits()
+    model = pk.build_model("pixelcnn", (8, 8, 1), levels, num_layers=1, hidden=8)
+    images = test[:3].astype(np.int32)
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    overhead_bits = check_size(model, images, blobs)
+    assert overhead_bits / len(images) <= 8 * MAX_OVERHEAD_BYTES
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
+def test_fashion_mnist_round_trip_within_one_percent_of_nll():
+    test = pk.data.load_dataset("fashion_mnist").test
+    images = np.stack([image for image in test.take(2).as_numpy_iterator()]).astype(np.int32)
+    model = pk.build_model("pixelcnn", (28, 28, 1), 256, num_layers=1, hidden=8)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=pk.NegativeLogLikelihood())
+    model.fit(images, images, epochs=15, batch_size=2, verbose=0)  # peaked conditionals, not uniform
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    check_size(model, images, blobs)
+    assert nll_bits(model, images).mean() < 7.0 * 28 * 28  # the fit moved away from uniform (8 bits/dim)
+
+
+@pytest.mark.parametrize("arch, shape, levels", [
+    ("gated_pixelcnn", (3, 3, 3), 16),   # RGB
+    ("row_lstm", (4, 4, 1), 2),          # binary (Bernoulli head)
+    ("diagonal_bilstm", (2, 3, 3), 8),
+    ("spatial_lstm", (3, 3, 1), 256),
+])
+def test_round_trip_every_kind(arch, shape, levels):
+    model = pk.build_model(arch, shape, levels, num_layers=1, hidden=4)
+    images = random_images(shape, levels, 2)
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    check_size(model, images, blobs)
+    # Encoder and decoder ran one and the same traced graph (a retrace could compute other floats).
+    assert codec._codec(model).advance.experimental_get_tracing_count() == 1
+
+
+def test_conditional_model_round_trip_needs_the_labels():
+    model = pk.build_model("pixelcnn", (3, 3, 3), 8, num_layers=1, hidden=4, num_classes=3)
+    images, labels = random_images((3, 3, 3), 8, 2), np.array([2, 0])
+    blobs = codec.compress(model, images, labels)
+    np.testing.assert_array_equal(codec.decompress(model, blobs, labels), images)
+    check_size(model, images, blobs, labels)
+    with pytest.raises(ValueError, match="class-conditional"):
+        codec.decompress(model, blobs)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A tiny model, two images and their blobs."""
+    keras.utils.set_random_seed(7)
+    model = pk.build_model("pixelcnn", (2, 3, 1), 16, num_layers=1, hidden=4)
+    images = random_images((2, 3, 1), 16, 2, seed=3)
+    return model, images, codec.compress(model, images)
+
+
+def test_another_models_weights_are_refused(small):
+    model, images, blobs = small
+    other = pk.build_model("pixelcnn", (2, 3, 1), 16, num_layers=1, hidden=4)
+    with pytest.raises(codec.CodecError, match="another model"):
+        codec.decompress(other, blobs)
+
+
+def test_drifted_decoder_raises(small, monkeypatch):
+    """A decoder whose distributions differ (simulated: other weights behind the same fingerprint)
+    fails the pixel checksum instead of returning a wrong image."""
+    model, images, blobs = small
+    other = pk.build_model("pixelcnn", (2, 3, 1), 16, num_layers=1, hidden=4)
+    other_codec = codec.Codec(other)
+    monkeypatch.setattr(other_codec, "fingerprint", blobs[0][1:5])
+    with pytest.raises(codec.CodecError, match="checksum|corrupted"):
+        other_codec.decompress(blobs)
+
+
+def test_truncated_and_corrupted_blobs_never_give_a_wrong_image(small):
+    model, images, blobs = small
+    blob, errors = blobs[0], 0
+    variants = [blob[:cut] for cut in range(len(blob))]
+    variants += [blob[:i] + bytes([blob[i] ^ 0x10]) + blob[i + 1:] for i in range(len(blob))]
+    variants.append(blob + b"\x01")
+    for variant in variants:
+        try:
+            decoded = codec.decompress(model, [variant])
+        except codec.CodecError:
+            errors += 1
+            continue
+        np.testing.assert_array_equal(decoded[0], images[0])  # only where the change was in the flush's slack
+    assert errors >= len(variants) - 3
+    for cut in range(codec.HEADER_BYTES + 1):  # header and the first payload byte: always refused
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, [blob[:cut]])
+    for index in range(codec.HEADER_BYTES):
+        with pytest.raises(codec.CodecError):
+            codec.decompress(model, [blob[:index] + bytes([blob[index] ^ 1]) + blob[index + 1:]])
+
+
+def test_bad_arguments_are_value_errors(small):
+    model, images, blobs = small
+    with pytest.raises(ValueError, match="list of blobs"):
+        codec.decompress(model, blobs[0])
+    with pytest.raises(ValueError, match="dtype float"):
+        codec.compress(model, images.astype(np.float32))
+    with pytest.raises(ValueError, match="unconditional"):
+        codec.compress(model, images, labels=[0, 1])
+    with pytest.raises(ValueError, match=r"\[0, 15\]"):
+        codec.compress(model, images + 16)
+
+
+def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
+    model, images, blobs = small
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "in").mkdir()
+    for number, image in enumerate(images):
+        codec.write_png(tmp_path / "in" / f"img{number}.png", image)
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
+    assert sorted(path.name for path in (tmp_path / "blobs").iterdir()) == ["img0.pkc", "img1.pkc"]
+    assert (tmp_path / "blobs" / "img0.pkc").read_bytes() == blobs[0]  # the loaded model: same blob
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
+    for number, image in enumerate(images):
+        np.testing.assert_array_equal(codec.read_png(tmp_path / "out" / f"img{number}.png"), image)
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
+    np.testing.assert_array_equal(codec.read_png(tmp_path / "one.png"), images[1])
+    (tmp_path / "bad.pkc").write_bytes(blobs[0][:3])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        run_cli(codec.main, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "bad.pkc" in error and "truncated" in error and "\n" not in error
+
+
+def test_model_without_an_incremental_step_is_a_clear_error():
+    from pixel_keras.multiscale import build_multiscale_model
+
+    model = build_multiscale_model("pixelcnn", (4, 4, 1), 8, factor=2, num_layers=1, hidden=4)
+    with pytest.raises(ValueError, match="one sub-pixel at a time.*Subsample"):
+        codec.compress(model, np.zeros((1, 4, 4, 1), np.int32))
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
+def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
+    from benchmarks import compression
+
+    pk.build_model("pixelcnn", (28, 28, 1), 256, num_layers=1, hidden=4).save(tmp_path / "model.keras")
+    assert compression.main(["--model", str(tmp_path / "model.keras"), "--num", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"command: python -m benchmarks.compression --model {tmp_path / 'model.keras'} --num 1"
+    rows = {line[:36].strip(): line[36:].split() for line in lines if line.startswith(("PNG", "WebP", "pixel_keras"))}
+    assert set(rows) == {"PNG (optimize=True)", "WebP lossless (method=6)", "pixel_keras.codec"}
+    assert 0 < float(rows["pixel_keras.codec"][0]) < 8.2  # bits/dim: a near-uniform model, plus the overhead
