@@ -23,17 +23,21 @@ class OurModel:
         head, num_mixtures: `build_model`'s output head ("categorical" or "logistic_mixture").
         optimizer, lr, lr_schedule: as `training.run`'s --optimizer, --learning-rate, --lr-schedule;
             decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
+        multiscale: f > 1 for `build_multiscale_model` with factor f (0: single scale).
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
                  head="categorical", num_mixtures=5, optimizer="rmsprop", lr=1e-3, lr_schedule="constant",
-                 decay_steps=None):
+                 decay_steps=None, multiscale=0):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
         keras.utils.set_random_seed(0)
-        self.model = pk.build_model(arch, image_shape, num_levels, num_layers=layers or CPU_SIZES[arch][0],
-                                    hidden=hidden or CPU_SIZES[arch][1], residual=bool(residual), skip=bool(skip),
-                                    head=head, num_mixtures=num_mixtures)
+        options = dict(num_layers=layers or CPU_SIZES[arch][0], hidden=hidden or CPU_SIZES[arch][1],
+                       residual=bool(residual), skip=bool(skip), head=head, num_mixtures=num_mixtures)
+        if multiscale:
+            self.model = pk.build_multiscale_model(arch, image_shape, num_levels, factor=multiscale, **options)
+        else:
+            self.model = pk.build_model(arch, image_shape, num_levels, **options)
         if lr_schedule == "cosine" and decay_steps is None:
             raise ValueError("lr_schedule=cosine needs decay_steps=N in the contender spec. Received decay_steps=None.")
         self.model.compile(optimizer=make_optimizer(optimizer, lr, lr_schedule, decay_steps),

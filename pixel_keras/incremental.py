@@ -19,10 +19,12 @@ output at pixel (row, col) from the pixel values of its inputs and a small per-l
   stack's row above); the vertical stack (mask V: its output at row r reads all of row r) is a
   per-row stage, computed for row r at the end of row r and read by row r + 1.
 
-Inputs that do not depend on the image (class labels and what is computed from them) are evaluated
-once, whole, and broadcast. A pixel value is a (batch, 1, 1, features) map, so that Keras' own
-pointwise layers apply unchanged. `RULES` maps layer classes to rules; other modules extend it with
-`register_rule`. A layer with no rule raises `NotImplementedError` naming its class.
+Inputs that do not depend on the image (class labels, a multi-scale conditioning map, and what is
+computed from them) are evaluated once, whole; a layer that reads one of image size (H, W) gets it
+at the pixel (or row) being computed, others are broadcast. A pixel value is a (batch, 1, 1,
+features) map, so that Keras' own pointwise layers apply unchanged. `RULES` maps layer classes to
+rules; other modules extend it with `register_rule`. A layer with no rule raises
+`NotImplementedError` naming its class.
 """
 
 import collections
@@ -447,15 +449,19 @@ class GatedBlockRule(PointwiseRule):
 
 
 def split_inputs(model):
-    """(images input, labels input or None) of a model: labels is the input named "labels"."""
-    labels = [tensor for tensor in model.inputs if tensor.name == "labels"]
-    images = [tensor for tensor in model.inputs if tensor.name != "labels"]
-    if len(images) != 1 or len(model.outputs) != 1:
+    """(images input, the other inputs) of a model. The images are its only input other than
+    `labels`, or else the input named "images"; every other input (labels, the conditioning map of
+    a multi-scale model's conditional stage) does not depend on the image being drawn."""
+    named = [tensor for tensor in model.inputs if tensor.name != "labels"]
+    if len(named) > 1:
+        named = [tensor for tensor in named if tensor.name == "images"]
+    if len(named) != 1 or len(model.outputs) != 1:
         raise NotImplementedError(
-            f"Incremental sampling needs one image input (and optionally `labels`) and one output. "
-            f"Received inputs {[t.name for t in model.inputs]} and {len(model.outputs)} outputs."
+            f"Incremental sampling needs one image input (the only input besides `labels`, or one named "
+            f"`images`) and one output. Received inputs {[t.name for t in model.inputs]} and "
+            f"{len(model.outputs)} outputs."
         )
-    return images[0], (labels[0] if labels else None)
+    return named[0], [tensor for tensor in model.inputs if tensor is not named[0]]
 
 
 class IncrementalModel:
@@ -477,8 +483,9 @@ class IncrementalModel:
     def __init__(self, model, image_shape):
         self.model = model
         self.image_shape = tuple(image_shape)
-        self.images_input, self.labels_input = split_inputs(model)
+        self.images_input, self.context_inputs = split_inputs(model)
         stages = {id(self.images_input): PIXEL}
+        spatial = set()  # image-independent tensors of image size that a plan entry reads
         self.global_nodes, self.plan = [], []
         for depth in sorted(model._nodes_by_depth, reverse=True):
             for node in model._nodes_by_depth[depth]:
@@ -488,10 +495,13 @@ class IncrementalModel:
                 if not any(input_stages):
                     self.global_nodes.append(node)
                     continue
+                spatial.update(id(tensor) for tensor, stage in zip(node.input_tensors, input_stages)
+                               if stage is None and tuple(tensor.shape[1:3]) == self.image_shape[:2])
                 rule = rule_for(node.operation, self.image_shape)
                 output_stages = rule.output_stages(input_stages, len(node.outputs))
                 stages.update((id(tensor), stage) for tensor, stage in zip(node.outputs, output_stages))
                 self.plan.append((node, rule, set(filter(None, input_stages)) | set(output_stages)))
+        self.spatial = spatial
         self.output = model.outputs[0]
         if stages.get(id(self.output)) != PIXEL:
             raise NotImplementedError("The model's output is not computed pixel by pixel from its images.")
@@ -515,9 +525,14 @@ class IncrementalModel:
                 return None
         return entries
 
-    def start(self, batch, labels=None):
-        """(states, values of the image-independent tensors) for `batch` images."""
-        values = {} if self.labels_input is None else {id(self.labels_input): labels}
+    def start(self, batch, labels=None, context=None):
+        """(states, values of the image-independent tensors) for `batch` images, from `labels` and
+        `context` ({input name: value} of the other image-independent inputs, e.g. `conditioning_map`)."""
+        context = {"labels": labels, **(context or {})}
+        missing = [tensor.name for tensor in self.context_inputs if context.get(tensor.name) is None]
+        if missing:
+            raise ValueError(f"Expected values for the model inputs {missing}. Received {sorted(context)}.")
+        values = {id(tensor): context[tensor.name] for tensor in self.context_inputs}
         for node in self.global_nodes:
             args, kwargs = node.arguments.fill_in(values)
             self._store(values, node, node.operation(*args, **kwargs))
@@ -528,9 +543,21 @@ class IncrementalModel:
         for tensor, value in zip(node.outputs, keras.tree.flatten(outputs)):
             values[id(tensor)] = value
 
+    def _at(self, fixed, row, col=None):
+        """The image-independent values with those of image size read at pixel (row, col), as
+        (batch, 1, 1, ...), or at row `row`, as (batch, 1, W, ...), when `col` is None."""
+        values = dict(fixed)
+        for key in self.spatial:
+            value = _rows(fixed[key], row, 1)
+            if col is not None:
+                value = ops.slice(value, [0, 0, col] + [0] * (len(value.shape) - 3),
+                                  [ops.shape(value)[0], 1, 1] + list(value.shape[3:]))
+            values[key] = value
+        return values
+
     def _run(self, states, fixed, pixel, stage, call, entries=None):
         """Run `call(rule, state, args, kwargs)` -> (state, outputs) over the plan entries of `stage`;
-        inputs of the other stage read as None."""
+        inputs of the other stage read as None; `fixed` already read at the pixel or row (`_at`)."""
         values = collections.defaultdict(lambda: None, fixed)
         if pixel is not None:
             values[id(self.images_input)] = ops.cast(pixel, self.images_input.dtype)
@@ -544,7 +571,7 @@ class IncrementalModel:
 
     def step(self, states, fixed, pixel, row, col):
         """(states, model output at pixel (row, col)) given the image `pixel` (batch, 1, 1, C)."""
-        states, values = self._run(states, fixed, pixel, PIXEL,
+        states, values = self._run(states, self._at(fixed, row, col), pixel, PIXEL,
                                    lambda rule, state, args, kwargs: rule.step(state, row, col, args, kwargs))
         return states, values[id(self.output)]
 
@@ -552,7 +579,7 @@ class IncrementalModel:
         """States with the pixel's final value (all channels) stored where later pixels read it."""
         if self.commit_plan is None:
             return self.step(states, fixed, pixel, row, col)[0]
-        values = dict(fixed)
+        values = self._at(fixed, row, col)
         values[id(self.images_input)] = ops.cast(pixel, self.images_input.dtype)
         states = list(states)
         index_of = {id(node): index for index, (node, _, _) in enumerate(self.plan)}
@@ -569,6 +596,6 @@ class IncrementalModel:
     def end_row(self, states, fixed, row):
         """States after row `row` is final in every layer: the ROW stage computed for the row, then
         every rule's end-of-row update."""
-        states, _ = self._run(states, fixed, None, ROW,
+        states, _ = self._run(states, self._at(fixed, row), None, ROW,
                               lambda rule, state, args, kwargs: rule.row_step(state, row, args, kwargs))
         return [rule.end_row(state, row) for state, (_, rule, _) in zip(states, self.plan)]

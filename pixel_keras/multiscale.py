@@ -15,7 +15,8 @@ So the model's output has the shape of any model's logits, and the log-likelihoo
 (the loss, `pk.log_prob`) is exactly log p(small) + log p(rest | small): the conditional stage's
 predictions at the small positions are discarded, each pixel is scored once. The output is not
 autoregressive in raster order as a whole (the map sees the whole small image), so sampling runs
-in two phases (`stage_masks`): the small positions first, then the rest with them known.
+in two phases: the small positions first, then the rest with them known (the plain loop: the whole
+model in two passes, `stage_masks`; the fast one: each stage's incremental model, `stages`).
 """
 
 import keras
@@ -26,6 +27,7 @@ from pixel_keras.likelihood import log_prob
 from pixel_keras.models import DEFAULT_SIZE, _check_image_shape, _check_positive_int, build_model
 
 SMALL_STAGE, CONDITIONAL_STAGE, SUBSAMPLE = "small_stage", "conditional_stage", "subsample"
+MAP_OUTPUT = "map_upsample"  # the conditioning map network's last layer
 
 
 def _check_factor(factor):
@@ -59,6 +61,15 @@ def small_positions(image_shape, factor):
     return positions
 
 
+def put_small(small, large, factor):
+    """`large` (batch, n, n, ...) with `small` (batch, s, s, ...) written at the small positions
+    (i f, j f): `large[:, ::f, ::f] = small`, as ops."""
+    upsampled = ops.repeat(ops.repeat(small, factor, axis=1), factor, axis=2)
+    positions = small_positions(large.shape[1:3], factor)
+    positions = positions.reshape((1,) + positions.shape + (1,) * (len(large.shape) - 3))
+    return ops.where(positions, upsampled, large)
+
+
 @keras.saving.register_keras_serializable(package="pixel_keras")
 class MergeScales(keras.layers.Layer):
     """[small-stage logits (batch, s, s, ...), conditional logits (batch, n, n, ...)] -> logits
@@ -71,11 +82,7 @@ class MergeScales(keras.layers.Layer):
         self.factor = factor
 
     def call(self, inputs):
-        small, large = inputs
-        upsampled = ops.repeat(ops.repeat(small, self.factor, axis=1), self.factor, axis=2)
-        positions = small_positions(large.shape[1:3], self.factor)
-        positions = positions.reshape((1,) + positions.shape + (1,) * (len(large.shape) - 3))
-        return ops.where(positions, upsampled, large)
+        return put_small(*inputs, self.factor)
 
     def compute_output_shape(self, input_shape):
         return input_shape[1]
@@ -90,7 +97,7 @@ def conditioning_map_network(small_images, num_levels, factor, features):
     x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_small")(small_images)
     x = keras.layers.Conv2DTranspose(features, 3, padding="same", activation="relu", name="map_conv")(x)
     return keras.layers.Conv2DTranspose(features, 2 * factor, strides=factor, padding="same", activation="relu",
-                                        name="map_upsample")(x)
+                                        name=MAP_OUTPUT)(x)
 
 
 def build_multiscale_model(arch, image_shape, num_levels=256, factor=2, num_layers=None, hidden=None,
@@ -156,6 +163,17 @@ def stages(model):
     if factor is None:
         raise ValueError(f"Expected a model from build_multiscale_model. Received the model {model.name!r}.")
     return model.get_layer(SMALL_STAGE), model.get_layer(CONDITIONAL_STAGE), factor
+
+
+def conditional_parts(model):
+    """(map network: small images -> conditioning map, the large image's `build_model` model:
+    [images(, labels), conditioning_map] -> logits) of a multi-scale model's conditional stage; the
+    fast sampler runs them apart, the map once per image and the model pixel by pixel."""
+    _, conditional, _ = stages(model)
+    small_images = next(tensor for tensor in conditional.inputs if tensor.name == "small_images")
+    map_network = keras.Model(small_images, conditional.get_layer(MAP_OUTPUT).output)
+    large_model = next(layer for layer in conditional.layers if isinstance(layer, keras.Model))
+    return map_network, large_model
 
 
 def stage_masks(model, image_shape):

@@ -9,6 +9,10 @@ drawn from the seed for that image and sub-pixel (stateless). Two loops share th
   per-layer caches; models with a layer it has no rule for fall back to "plain" (with a warning);
 - "plain": the whole network on the whole image at every step, the reference.
 
+A multi-scale model is drawn in two phases, the small image then the rest given it: "fast" runs
+the small stage's and then the conditional stage's incremental loop in one function, "plain" the
+whole model twice (`pixel_keras.multiscale`).
+
 The two differ only where a uniform falls within float rounding of a CDF boundary. Either loop is
 a `tf.function` with a fixed input signature (traced once per model, any batch size), XLA-compiled
 on request.
@@ -23,7 +27,8 @@ from keras import ops
 
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
-from pixel_keras.multiscale import stage_masks
+from pixel_keras.multiscale import (conditional_parts, multiscale_factor, put_small, small_positions, stage_masks,
+                                    stages)
 from pixel_keras.xla import default_jit_compile
 
 METHODS = ("fast", "plain")
@@ -79,10 +84,11 @@ class Sampler:
         self.image_shape, self.num_levels = model_spec(model)
         self.num_classes = num_classes_of(model)
         self.stage_masks = stage_masks(model, self.image_shape)  # two phases for a multi-scale model
+        self.factor = multiscale_factor(model)
         self.incremental = None
         if method == "fast":
             try:
-                self.incremental = IncrementalModel(model, self.image_shape)
+                self.incremental = self._incremental_stages()
             except NotImplementedError as error:
                 warnings.warn(f"Fast sampling is not available for this model, using the plain loop: {error}")
                 method = "plain"
@@ -97,14 +103,47 @@ class Sampler:
             signature.append(tf.TensorSpec((None,), tf.int32, name="labels"))
         self.fill = tf.function(self._fill, input_signature=signature, jit_compile=jit_compile)
 
+    def _incremental_stages(self):
+        """[(IncrementalModel, image shape)]: the model's own, or for a multi-scale model the
+        small stage's (small image) then the large image's model of the conditional stage (its
+        conditioning map an input, from `self.map_network`)."""
+        if self.factor is None:
+            return [(IncrementalModel(self.model, self.image_shape), self.image_shape)]
+        small_model, _, factor = stages(self.model)
+        self.map_network, large_model = conditional_parts(self.model)
+        height, width, channels = self.image_shape
+        small_shape = (height // factor, width // factor, channels)
+        return [(IncrementalModel(small_model, small_shape), small_shape),
+                (IncrementalModel(large_model, self.image_shape), self.image_shape)]
+
     def _fill(self, images, known_mask, seed, temperature, labels=None):
         """Replace every pixel value where `known_mask` is False by a draw from the model."""
         draws = uniforms(seed, tf.shape(images))
-        loop = self._fast_loop if self.method == "fast" else self._plain_loop
+        if self.method == "fast":
+            return self._fast_fill(images, known_mask, draws, temperature, labels)[0]
         for stage_mask in self.stage_masks:  # a phase draws only what its mask leaves unknown
             known = known_mask if stage_mask is None else tf.logical_or(known_mask, stage_mask)
-            images = loop(images, known, draws, temperature, labels)[0]
+            images = self._plain_loop(images, known, draws, temperature, labels)
         return images
+
+    def _fast_fill(self, images, known_mask, draws, temperature, labels, record=False):
+        """The fast loop of each stage: a multi-scale model's small image `images[:, ::f, ::f]` is
+        drawn by the small stage (with the large image's uniforms at its pixels), then the rest by
+        the conditional stage, the small image known and its conditioning map computed once.
+        Returns (images, logits of every draw or None), as `_fast_loop`."""
+        context = {"labels": labels}
+        if self.factor is None:
+            (incremental, shape), = self.incremental
+            return self._fast_loop(incremental, shape, images, known_mask, draws, temperature, context, record)
+        (small_stage, small_shape), (conditional, _) = self.incremental
+        f = self.factor
+        small, small_logits = self._fast_loop(small_stage, small_shape, images[:, ::f, ::f], known_mask[:, ::f, ::f],
+                                              draws[:, ::f, ::f], temperature, context, record)
+        images = put_small(small, images, f)
+        known_mask = tf.logical_or(known_mask, small_positions(self.image_shape, f)[None, :, :, None])
+        images, logits = self._fast_loop(conditional, self.image_shape, images, known_mask, draws, temperature,
+                                         {**context, "conditioning_map": self.map_network(small)}, record)
+        return images, (put_small(small_logits, logits, f) if record else None)
 
     def _inputs(self, images, labels):
         return images if labels is None else [images, labels]
@@ -128,16 +167,16 @@ class Sampler:
 
         _, images = ops.while_loop(lambda index, _: index < size, body, (tf.constant(0), images),
                                    maximum_iterations=size)
-        return images, None
+        return images
 
-    def _fast_loop(self, images, known_mask, draws, temperature, labels, record=False):
-        """Rows, then columns, then channels; every layer computed only at the current pixel.
+    def _fast_loop(self, incremental, image_shape, images, known_mask, draws, temperature, context, record=False):
+        """Rows, then columns, then channels of `image_shape`; every layer of `incremental` computed
+        only at the current pixel; `context`: its image-independent inputs by name (labels, ...).
 
         Returns (images, logits the draws used, (batch, H, W, C[, levels]), or None unless `record`)."""
-        height, width, channels = self.image_shape
-        incremental = self.incremental
+        height, width, channels = image_shape
         batch = tf.shape(images)[0]
-        states, fixed = incremental.start(batch, labels)
+        states, fixed = incremental.start(batch, context=context)
         levels = () if self.num_levels == 2 else (self.num_levels,)
         record_shape = (batch, height, width, channels) + levels if record else (0,)
         recorded = tf.zeros(record_shape, tf.float32)
@@ -177,7 +216,7 @@ class Sampler:
         images = tf.constant(images, tf.int32)
         labels = None if labels is None else tf.constant(labels, tf.int32)
         if not hasattr(self, "_recording_loop"):
-            self._recording_loop = tf.function(self._fast_loop, reduce_retracing=True)
+            self._recording_loop = tf.function(self._fast_fill, reduce_retracing=True)
         filled, logits = self._recording_loop(
             images, tf.constant(known_mask, tf.bool), uniforms(tf.constant(seed, tf.int64), tf.shape(images)),
             tf.constant(temperature, tf.float32), labels, record=True)

@@ -26,7 +26,7 @@ def test_independent_pixel_baseline_is_the_smoothed_histogram_likelihood():
     assert independent_pixel_nats(train, test, 2) == pytest.approx(-math.log(3 / 4) - math.log(1 / 2))
 
 
-@pytest.mark.parametrize("contender", ["pixelcnn:layers=1,hidden=4", "tfp:num_resnet=1,num_filters=4"])
+@pytest.mark.parametrize("contender", ["pixelcnn:layers=1,hidden=4", "row_lstm:layers=1,hidden=4,multiscale=2", "tfp:num_resnet=1,num_filters=4"])
 def test_budget_worker_trains_selects_and_scores_in_its_own_process(contender):
     rng = np.random.default_rng(0)
     data = {split: rng.integers(0, 4, (count, 4, 4, 1)).astype(np.uint8)

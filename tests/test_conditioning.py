@@ -1,7 +1,6 @@
 """Class-conditional models and the `Conditioning` layer (labels or a spatial map)."""
 
 import dataclasses
-import itertools
 
 import keras
 import numpy as np
@@ -15,18 +14,9 @@ from pixel_keras.cli import RunError
 from pixel_keras.data import DataError, load_dataset, load_digit_labels, load_digits, with_labels
 from pixel_keras.layers import Conditioning, DiagonalBiLSTM, RowLSTM
 from tests.dependencies import assert_causal, dependency_map
+from tests.tiny_cases import all_images, randomise_weights
 
 
-def _all_images(image_shape, num_levels):
-    values = itertools.product(range(num_levels), repeat=int(np.prod(image_shape)))
-    return np.array(list(values), dtype=np.int32).reshape((-1,) + image_shape)
-
-
-def _randomise(model, scale=0.5):
-    """Random values for every weight (biases and class vectors included) so labels matter."""
-    rng = np.random.default_rng(3)
-    for weight in model.weights:
-        weight.assign(rng.normal(0, scale, weight.shape).astype("float32"))
 
 
 def test_label_conditioning_is_a_learned_vector_per_class():
@@ -90,8 +80,8 @@ def test_spatial_conditioning_enters_the_input_to_state_map(make_layer):
 def test_conditional_probabilities_sum_to_one_for_every_label(arch):
     image_shape, num_levels, num_classes = (2, 2, 1), 4, 3
     model = pk.build_model(arch, image_shape, num_levels, num_layers=1, hidden=4, num_classes=num_classes)
-    _randomise(model)
-    images = _all_images(image_shape, num_levels)
+    randomise_weights(model)
+    images = all_images(image_shape, num_levels)
     per_label = [pk.log_prob(model, images, labels=np.full(len(images), k), batch_size=4096)
                  for k in range(num_classes)]
     for log_probs in per_label:
@@ -102,7 +92,7 @@ def test_conditional_probabilities_sum_to_one_for_every_label(arch):
 @pytest.mark.parametrize("arch,image_shape", [("gated_pixelcnn", (4, 4, 3)), ("diagonal_bilstm", (4, 4, 1))])
 def test_conditional_models_stay_causal(arch, image_shape):
     model = pk.build_model(arch, image_shape, 4, num_layers=2, hidden=12, num_classes=3)
-    _randomise(model, scale=0.3)
+    randomise_weights(model, scale=0.3)
     inner = keras.Model([model.get_layer("scale_pixels").output, model.inputs[1]], model.output)
     depends = dependency_map(lambda x: inner([x, tf.fill(tf.shape(x)[:1], 2)]), image_shape, image_shape[2])
     assert_causal(depends, strict=True)
@@ -110,7 +100,7 @@ def test_conditional_models_stay_causal(arch, image_shape):
 
 def test_conditional_model_round_trips_through_keras_file(tmp_path):
     model = pk.build_model("gated_pixelcnn", (3, 3, 3), 4, num_layers=1, hidden=6, num_classes=4)
-    _randomise(model)
+    randomise_weights(model)
     images = np.random.default_rng(0).integers(0, 4, (5, 3, 3, 3))
     labels = np.array([0, 1, 2, 3, 1])
     model.save(tmp_path / "c.keras")
@@ -172,7 +162,7 @@ def test_conditional_saved_model_takes_and_checks_labels(tmp_path):
     from export.saved_model import export_saved_model
 
     model = pk.build_model("pixelcnn", (3, 3, 1), 4, num_layers=1, hidden=4, num_classes=3)
-    _randomise(model)
+    randomise_weights(model)
     export_saved_model(model, tmp_path / "1")
     loaded = tf.saved_model.load(str(tmp_path / "1"))
     images = np.random.default_rng(0).integers(0, 4, (2, 3, 3, 1)).astype(np.int32)
@@ -214,7 +204,7 @@ def test_training_app_trains_evaluates_and_samples_a_conditional_model(tmp_path,
 def _chi_square_p(model, samples, label, num_levels):
     """Chi-square p-value of the sampled images' counts against p(image | label) of every image."""
     image_shape = samples.shape[1:]
-    everything = _all_images(image_shape, num_levels)
+    everything = all_images(image_shape, num_levels)
     expected = np.exp(pk.log_prob(model, everything, labels=np.full(len(everything), label)).astype(np.float64))
     index = {tuple(image.ravel()): i for i, image in enumerate(everything)}
     observed = np.bincount([index[tuple(s.ravel())] for s in samples], minlength=len(everything))
@@ -226,7 +216,7 @@ def test_conditional_samples_follow_the_conditional_of_their_label(arch):
     """Per label, the samples' frequencies match p(image | label); the labels' distributions differ
     enough that samples of label 0 are rejected under label 1 (the check has teeth)."""
     model = pk.build_model(arch, (2, 2, 1), 2, num_layers=1, hidden=4, num_classes=2)
-    _randomise(model, scale=1.0)
+    randomise_weights(model, scale=1.0)
     samples = {k: pk.sample(model, 2000, seed=11 + k, labels=np.full(2000, k)) for k in range(2)}
     for k in range(2):
         assert _chi_square_p(model, samples[k], k, 2) > 1e-3

@@ -11,6 +11,7 @@ import pixel_keras as pk
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.layers import MaskedConv2D
 from pixel_keras.layers.conditioning import Conditioning
+from pixel_keras.multiscale import small_positions
 from pixel_keras.sampling import Sampler, uniforms
 
 FAST_ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
@@ -45,15 +46,17 @@ def _inputs(images, labels):
     return images if labels is None else [images, labels]
 
 
-def _full_network_logits(model, images, labels=None):
+def _full_network_logits(model, images, labels=None, keep=None):
     """Logits of the full network at each sub-pixel, given only the values before it in `images`
-    (later values zeroed): the conditionals the samplers must use."""
+    (later values zeroed, except at the pixels where `keep` (H, W) is True): the conditionals the
+    samplers must use."""
     batch, height, width, channels = images.shape
     flat = images.reshape(batch, -1)
+    keep = np.zeros(flat.shape[1], bool) if keep is None else np.repeat(np.ravel(keep), channels)
     partials = []
     for index in range(height * width * channels):
         partial = flat.copy()
-        partial[:, index:] = 0
+        partial[:, index:] = np.where(keep[index:], flat[:, index:], 0)
         partials.append(partial.reshape(images.shape))
     tiled = None if labels is None else np.tile(labels, height * width * channels)
     full = np.asarray(model(_inputs(np.concatenate(partials), tiled), training=False))
@@ -64,13 +67,13 @@ def _full_network_logits(model, images, labels=None):
     return out.reshape((batch, height, width, channels) + full.shape[5:])
 
 
-def _check_logits(model, image_shape, num_levels, labels=None):
+def _check_logits(model, image_shape, num_levels, labels=None, logits_of=_full_network_logits):
     rng = np.random.default_rng(0)
     images = rng.integers(0, num_levels, (2,) + image_shape)  # the unknown values are never read
     known = rng.random(images.shape) < 0.3
     filled, logits = Sampler(model).fill_with_logits(images, known, seed=5, labels=labels)
     np.testing.assert_array_equal(filled[known], images[known])
-    expected = _full_network_logits(model, filled, labels)
+    expected = logits_of(model, filled, labels)
     scale = np.abs(expected).max()
     assert scale > 1.0  # a check at the scale of real logits
     np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5 * scale)
@@ -88,7 +91,8 @@ def test_fast_logits_of_a_conditional_model():
     _check_logits(model, (3, 3, 3), 4, labels=np.array([2, 0], np.int32))
 
 
-def _assert_same_up_to_boundaries(fast, plain, model, seed, num_levels, labels=None):
+def _assert_same_up_to_boundaries(fast, plain, model, seed, num_levels, labels=None,
+                                  logits_of=_full_network_logits):
     """Fast and plain draws agree except where the uniform lies within 1e-4 of a CDF boundary of
     the conditional at an image's first difference (after it, the images legitimately diverge)."""
     draws = uniforms(seed, fast.shape).numpy().reshape(len(fast), -1)
@@ -96,8 +100,7 @@ def _assert_same_up_to_boundaries(fast, plain, model, seed, num_levels, labels=N
     assert len(differing) <= max(1, len(fast) // 10), f"{len(differing)} of {len(fast)} images differ"
     for image in differing:
         index = np.flatnonzero(fast[image].ravel() != plain[image].ravel())[0]
-        logits = _full_network_logits(model, plain[image:image + 1],
-                                      None if labels is None else labels[image:image + 1])
+        logits = logits_of(model, plain[image:image + 1], None if labels is None else labels[image:image + 1])
         logits = logits.reshape(-1, *logits.shape[4:])[index]
         if num_levels == 2:
             cdf = np.array([1.0 / (1.0 + np.exp(logits))])
@@ -193,3 +196,57 @@ def test_fast_loop_takes_an_empty_batch():
     sampler = Sampler(pk.build_model("gated_pixelcnn", (2, 2, 1), 3, num_layers=1, hidden=2))
     empty = np.zeros((0, 2, 2, 1), np.int32)
     assert sampler.fill(empty, empty > 0, np.int64(0), np.float32(1.0)).shape == (0, 2, 2, 1)
+
+
+def _multiscale_model(arch, image_shape, num_levels, **kwargs):
+    """A 1-layer multi-scale model (factor 2) with random weights of scale 0.5 everywhere, so that
+    the conditioning map reaches every layer and logits are far from zero."""
+    model = pk.build_multiscale_model(arch, image_shape, num_levels, num_layers=1, hidden=6, map_features=4,
+                                      **kwargs)
+    rng = np.random.default_rng(4)
+    for weight in model.weights:
+        weight.assign(rng.normal(0, 0.5, weight.shape).astype("float32"))
+    return model
+
+
+def _multiscale_logits(model, images, labels=None):
+    """The conditionals of a multi-scale model's draws: at the small positions given the values
+    before them (the small stage reads only small pixels), elsewhere given the values before them
+    and the whole small image."""
+    positions = small_positions(images.shape[1:3], 2)
+    small_first = _full_network_logits(model, images, labels)
+    small_known = _full_network_logits(model, images, labels, keep=positions)
+    positions = positions.reshape((1,) + positions.shape + (1,) * (small_first.ndim - 3))
+    return np.where(positions, small_first, small_known)
+
+
+@pytest.mark.parametrize("arch", FAST_ARCHS)
+def test_fast_multiscale_sampling_equals_plain_without_a_fallback(arch):
+    model = _multiscale_model(arch, (4, 4, 1), 3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Fast sampling")
+        fast = pk.sample(model, 16, seed=11)
+    assert pk.sampling._sampler(model, "fast").method == "fast"
+    plain = pk.sample(model, 16, seed=11, method="plain")
+    _assert_same_up_to_boundaries(fast, plain, model, 11, 3, logits_of=_multiscale_logits)
+
+
+@pytest.mark.parametrize("arch", FAST_ARCHS)
+def test_fast_multiscale_logits_equal_the_full_models_at_every_step(arch):
+    model = _multiscale_model(arch, (4, 4, 3), 4)
+    _check_logits(model, (4, 4, 3), 4, logits_of=_multiscale_logits)
+
+
+def test_fast_multiscale_logits_of_a_class_conditional_model():
+    model = _multiscale_model("gated_pixelcnn", (2, 4, 1), 3, num_classes=2)
+    _check_logits(model, (2, 4, 1), 3, labels=np.array([1, 0], np.int32), logits_of=_multiscale_logits)
+
+
+def test_fast_multiscale_completion_keeps_known_values_and_equals_plain():
+    model = _multiscale_model("row_lstm", (4, 4, 3), 5)
+    images = np.random.default_rng(2).integers(0, 5, (8, 4, 4, 3))
+    known = np.random.default_rng(3).random(images.shape) < 0.5
+    fast = pk.complete(model, images, known, seed=4)
+    np.testing.assert_array_equal(fast[known], images[known])
+    plain = pk.complete(model, images, known, seed=4, method="plain")
+    _assert_same_up_to_boundaries(fast, plain, model, 4, 5, logits_of=_multiscale_logits)

@@ -1,7 +1,5 @@
 """Models: exact normalisation, .keras round trips, input validation, XLA compilation."""
 
-import itertools
-
 import keras
 import numpy as np
 import pytest
@@ -9,18 +7,14 @@ import tensorflow as tf
 from scipy.special import logsumexp
 
 import pixel_keras as pk
-
-
-def _all_images(image_shape, num_levels):
-    values = itertools.product(range(num_levels), repeat=int(np.prod(image_shape)))
-    return np.array(list(values), dtype=np.int32).reshape((-1,) + image_shape)
+from tests.tiny_cases import all_images
 
 
 @pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 1), 2), ((2, 2, 1), 4), ((1, 2, 3), 4)])
 @pytest.mark.parametrize("arch", pk.ARCHS)
 def test_probabilities_of_all_images_sum_to_one(arch, image_shape, num_levels):
     model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6)
-    log_probs = pk.log_prob(model, _all_images(image_shape, num_levels), batch_size=4096)
+    log_probs = pk.log_prob(model, all_images(image_shape, num_levels), batch_size=4096)
     assert abs(logsumexp(log_probs.astype(np.float64))) < 1e-4
 
 
@@ -31,7 +25,7 @@ def test_a_leaky_model_is_not_normalised():
     x = pk.layers.MaskedConv2D(8, 3, "B")(x)
     x = pk.layers.MaskedConv2D(4, 1, "B")(keras.layers.ReLU()(x))
     model = keras.Model(images, keras.layers.Reshape((2, 2, 1, 4))(x))
-    log_probs = pk.log_prob(model, _all_images((2, 2, 1), 4))
+    log_probs = pk.log_prob(model, all_images((2, 2, 1), 4))
     assert abs(logsumexp(log_probs.astype(np.float64))) > 1e-2
 
 

@@ -1,6 +1,5 @@
 """Multi-Scale PixelRNN: one model of p(small) p(rest | small), exact and sampled in two phases."""
 
-import itertools
 
 import keras
 import numpy as np
@@ -11,25 +10,16 @@ import pixel_keras as pk
 from pixel_keras.data import load_digits
 from pixel_keras.multiscale import log_prob_stages, small_positions, stages
 from tests.dependencies import allowed_map, dependency_map
+from tests.tiny_cases import all_images, randomise_weights
 
 
-def _all_images(image_shape, num_levels):
-    values = itertools.product(range(num_levels), repeat=int(np.prod(image_shape)))
-    return np.array(list(values), dtype=np.int32).reshape((-1,) + image_shape)
-
-
-def _randomise(model, scale=0.5):
-    """Random values for every weight (biases included) so no path hides behind a zero."""
-    rng = np.random.default_rng(3)
-    for weight in model.weights:
-        weight.assign(rng.normal(0, scale, weight.shape).astype("float32"))
 
 
 def _model(arch, image_shape, num_levels, factor=2, **options):
     hidden = 12 if arch == "gated_pixelcnn" else 6
     model = pk.build_multiscale_model(arch, image_shape, num_levels, factor, num_layers=1, hidden=hidden,
                                       map_features=8, **options)
-    _randomise(model)
+    randomise_weights(model)
     return model
 
 
@@ -66,7 +56,7 @@ def test_conditional_stage_is_causal_in_the_large_image_and_sees_the_small_one_e
 ])
 def test_probabilities_of_all_large_images_sum_to_one(arch, image_shape, num_levels):
     model = _model(arch, image_shape, num_levels)
-    everything = _all_images(image_shape, num_levels)
+    everything = all_images(image_shape, num_levels)
     total = np.exp(pk.log_prob(model, everything, batch_size=4096).astype(np.float64)).sum()
     assert total == pytest.approx(1.0, abs=1e-4)
 
@@ -102,9 +92,10 @@ def test_small_sample_is_the_small_models_and_the_large_sample_keeps_it():
 
 def test_samples_follow_exp_log_prob_on_2x2_from_1x1():
     model = _model("pixelcnn", (2, 2, 1), 3)
-    everything = _all_images((2, 2, 1), 3)
+    everything = all_images((2, 2, 1), 3)
     expected = np.exp(pk.log_prob(model, everything).astype(np.float64))
     samples = pk.sample(model, 3000, seed=7)
+    assert pk.sampling._sampler(model, "fast").method == "fast"  # the fast sampler, no plain fallback
     index = {tuple(image.ravel()): i for i, image in enumerate(everything)}
     observed = np.bincount([index[tuple(s.ravel())] for s in samples], minlength=len(everything))
     expected = expected * len(samples) / expected.sum()
@@ -115,7 +106,7 @@ def test_samples_follow_exp_log_prob_on_2x2_from_1x1():
 
 def test_class_conditional_multiscale_model_sums_to_one_for_each_label():
     model = _model("gated_pixelcnn", (2, 2, 1), 3, num_classes=2)
-    everything = _all_images((2, 2, 1), 3)
+    everything = all_images((2, 2, 1), 3)
     for label in range(2):
         log_p = pk.log_prob(model, everything, labels=np.full(len(everything), label))
         assert np.exp(log_p.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-4)
@@ -166,6 +157,15 @@ def test_training_app_trains_and_evaluates_a_multiscale_model_with_both_stages(t
     total, small, rest = (float(line.split(marker)[1].split()[0]) for line, marker in (
         (out, "test images: "), (out, "subsampled) "), (out, "the rest given it ")))
     assert small > 0 and rest > 0 and small + rest == pytest.approx(total, abs=2e-4)
+    from PIL import Image
+
+    # The samples gallery: 2 columns, a row of small images (scaled up) above the row of samples.
+    grid = np.asarray(Image.open(run_dir / "gallery" / "samples.png")).reshape(266, 266, -1)[::14, ::14, 0]
+    assert grid.shape == (19, 19)  # 2 x (8 + 1 border) + 1, each pixel 14 x 14 (>= 112 px per image)
+    for column in range(2):
+        left = 1 + 9 * column
+        small_row, large = grid[1:9, left:left + 8], grid[10:18, left:left + 8]
+        np.testing.assert_array_equal(small_row, np.repeat(np.repeat(large[::2, ::2], 2, 0), 2, 1))
     with pytest.raises(RunError, match="--multiscale 3 needs a height and width that it divides"):
         run.main(flags[:-2] + ["--run-dir", str(tmp_path / "other"), "--multiscale", "3"])
     with pytest.raises(RunError, match="--multiscale must be >= 2"):

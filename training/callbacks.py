@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from pixel_keras.gallery import image_grid, write_png
+from pixel_keras.multiscale import multiscale_factor
 from pixel_keras.sampling import Sampler
 
 
@@ -71,13 +72,24 @@ def scale_up(grid, image_width):
     return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
 
 
+def with_small_images(samples, factor, columns):
+    """Samples of a multi-scale model, rows of `columns`, each row below a row of its small images
+    (`samples[:, ::f, ::f]`, what the small stage drew) scaled up nearest-neighbour to the large size."""
+    small = np.repeat(np.repeat(samples[:, ::factor, ::factor], factor, axis=1), factor, axis=2)
+    rows = []
+    for start in range(0, len(samples), columns):
+        rows += [small[start:start + columns], samples[start:start + columns]]
+    return np.concatenate(rows)
+
+
 class Gallery(keras.callbacks.Callback):
     """Every `every` epochs: samples, and completions of held-out images whose bottom half was
     hidden, drawn with the shared sampling loop; written to TensorBoard at the optimizer step and
     as PNG files, scaled up (`scale_up`). A class-conditional model's samples are one row per
-    class (the first 10 classes), as many per row as held-out images. `gallery.json` beside them
-    records the step they were drawn at, so the gallery of the end of a run is drawn once, not
-    again by the final report or a re-run.
+    class (the first 10 classes), as many per row as held-out images. A multi-scale model's samples
+    come in rows of as many, each below its small images (`with_small_images`). `gallery.json`
+    beside them records the step they were drawn at, so the gallery of the end of a run is drawn
+    once, not again by the final report or a re-run.
 
     Args:
         held_out: integer images (N, H, W, C) to complete (validation images), N >= 1.
@@ -126,9 +138,13 @@ class Gallery(keras.callbacks.Callback):
         """Draw the gallery of the model at optimizer step `step`; returns the samples PNG path."""
         samples, completions, originals = self.draw(self.seed + step)
         width = self.held_out.shape[2]
+        columns = len(originals) if self.num_classes else None
+        factor = multiscale_factor(self.model)
+        if factor is not None:
+            columns = len(originals)
+            samples = with_small_images(samples, factor, columns)
         grids = {
-            "samples": scale_up(image_grid(samples, self.num_levels,
-                                           columns=len(originals) if self.num_classes else None), width),
+            "samples": scale_up(image_grid(samples, self.num_levels, columns=columns), width),
             "completions": scale_up(image_grid(np.concatenate([completions, originals]), self.num_levels,
                                                columns=len(originals)), width),
         }
