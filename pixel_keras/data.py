@@ -55,6 +55,9 @@ class Splits:
     # int32 labels in the order of that split's images (zip the two); None where it has none.
     labels: dict = None
     num_classes: int = None
+    # Where the source stores image and label together (TFDS): per split, (image, label) pairs read
+    # in one pass, which `with_labels` uses instead of reading the source twice to zip.
+    pairs: dict = None
 
 
 def _declared_levels(name, detected, levels):
@@ -81,17 +84,18 @@ def check_levels(name, images, levels):
 
 
 def assert_levels(dataset, name, levels):
-    """`dataset` of uint8 images with an in-graph check: the first image with a value outside
-    [0, levels) stops the pipeline with a message naming the dataset, the levels and that value."""
+    """`dataset` of uint8 images (or of (image, label) pairs) with an in-graph check: the first image
+    with a value outside [0, levels) stops the pipeline with a message naming the dataset, the
+    levels and that value."""
     if levels > np.iinfo(np.uint8).max:  # every uint8 value is in range
         return dataset
     message = (f"Dataset {name} has a pixel value outside the {levels} levels declared for it "
                f"(values 0 .. {levels - 1}); data is never requantised. Largest value of the image:")
 
-    def check(image):
+    def check(image, *label):
         largest = tf.reduce_max(image)
         with tf.control_dependencies([tf.debugging.Assert(largest < levels, [message, largest])]):
-            return tf.identity(image)
+            return (tf.identity(image), *label) if label else tf.identity(image)
 
     return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -360,10 +364,8 @@ def _tfds_splits(name, data_dir, levels):
         "validation": f"train[{100 - validation_percent}%:]",
         "test": test_split,
     }
-    datasets = {
-        key: builder.as_dataset(split=split).map(lambda example: example["image"])
-        for key, split in split_names.items()
-    }
+    examples = {key: builder.as_dataset(split=split) for key, split in split_names.items()}
+    datasets = {key: dataset.map(lambda example: example["image"]) for key, dataset in examples.items()}
     largest = datasets["train"].take(LEVELS_SAMPLE).reduce(
         tf.constant(0, tf.uint8), lambda top, image: tf.maximum(top, tf.reduce_max(image)))
     if int(largest) >= levels:
@@ -371,12 +373,16 @@ def _tfds_splits(name, data_dir, levels):
     datasets = {key: assert_levels(dataset, name, levels) for key, dataset in datasets.items()}
     sizes = {key: known_splits[split].num_examples if known_splits else None for key, split in split_names.items()}
     features = builder.info.features  # a FeaturesDict: `in` and [], no .get
-    labels, num_classes = None, getattr(features["label"] if "label" in features else None, "num_classes", None)
-    if num_classes:  # a ClassLabel feature: the same examples in the same order as the images
-        labels = {key: builder.as_dataset(split=split).map(lambda example: tf.cast(example["label"], tf.int32))
-                  for key, split in split_names.items()}
+    labels = pairs = None
+    num_classes = getattr(features["label"] if "label" in features else None, "num_classes", None)
+    if num_classes:  # a ClassLabel feature: read with its image, one pass over the records
+        def image_and_label(example):
+            return example["image"], tf.cast(example["label"], tf.int32)
+
+        pairs = {key: assert_levels(dataset.map(image_and_label), name, levels) for key, dataset in examples.items()}
+        labels = {key: dataset.map(lambda image, label: label) for key, dataset in pairs.items()}
     return Splits(name, datasets["train"], datasets["validation"], datasets["test"], image_shape, levels, sizes,
-                  labels, num_classes if labels else None)
+                  labels, num_classes if labels else None, pairs)
 
 
 def with_labels(splits):
@@ -392,8 +398,8 @@ def with_labels(splits):
             "fashion_mnist, binarized_fashion_mnist, digits, TFDS datasets with a 'label' feature and "
             f"folder:PATH with one sub-folder per class have them. Received num_classes={splits.num_classes}."
         )
-    paired = {key: tf.data.Dataset.zip((getattr(splits, key), splits.labels[key]))
-              for key in ("train", "validation", "test")}
+    paired = splits.pairs or {key: tf.data.Dataset.zip((getattr(splits, key), splits.labels[key]))
+                              for key in ("train", "validation", "test")}
     return dataclasses.replace(splits, **paired)
 
 

@@ -7,7 +7,8 @@ from pixel_keras.cli import RunError
 
 
 def load_model_file(checkpoint):
-    """(model, run config or None) from a .keras file or a run directory (its best.keras).
+    """(model, run config or None) from a .keras file or a run directory (its best.keras); the
+    config is the run.json of the run directory the model file is in, if any.
 
     Raises:
         RunError: naming the path, when there is no model there or it cannot be loaded.
@@ -15,11 +16,11 @@ def load_model_file(checkpoint):
     import keras
 
     path = pathlib.Path(checkpoint)
-    config = None
     if path.is_dir():
-        if (path / "run.json").exists():
-            config = json.loads((path / "run.json").read_text())
         path = path / "best.keras"
+    # The run's settings: run.json of the run directory, or beside a .keras file of one (best.keras).
+    settings = path.parent / "run.json"
+    config = json.loads(settings.read_text()) if settings.exists() else None
     if not path.exists():
         raise RunError(f"no model at {path}: give a .keras file or a run directory with best.keras")
     try:

@@ -69,11 +69,19 @@ def bits_per_dim_from_nats(nats, image_shape):
     return nats / (float(np.prod(image_shape)) * math.log(2.0))
 
 
+def _all_layers(model):
+    """Every layer of `model`, those of nested models (a multi-scale model's stages) included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
 def num_classes_of(model):
     """K of a class-conditional model (second input `labels`), None for an unconditional model."""
     if not any(tensor.name == "labels" for tensor in model.inputs):
         return None
-    classes = {layer.num_classes for layer in model._flatten_layers()  # nested stages (multi-scale) included
+    classes = {layer.num_classes for layer in _all_layers(model)  # nested stages (multi-scale) included
                if isinstance(layer, Conditioning) and layer.num_classes}
     if len(classes) != 1:
         raise ValueError(f"A model with a `labels` input needs one label Conditioning size. Found {sorted(classes)}.")

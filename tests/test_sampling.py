@@ -33,7 +33,9 @@ def _frequencies_match(model, samples, num_levels):
     ("row_lstm", (2, 2, 1), 3, "fast"),
     ("diagonal_bilstm", (2, 2, 1), 3, "fast"),
     ("spatial_lstm", (2, 2, 1), 3, "fast"),
+    ("gated_pixelcnn", (2, 2, 1), 3, "fast"),
     ("pixelcnn", (1, 2, 3), 2, "fast"),
+    ("gated_pixelcnn", (1, 2, 3), 2, "fast"),
     ("row_lstm", (2, 2, 1), 3, "plain"),
 ])
 def test_samples_follow_the_model(arch, image_shape, num_levels, method):

@@ -14,7 +14,6 @@ A .keras file in a run directory is a model of that run (the split is of its dat
 
 import argparse
 import hashlib
-import json
 import pathlib
 
 from pixel_keras.cli import RunError, run_cli
@@ -84,9 +83,6 @@ def main(argv=None):
     from pixel_keras.sampling import Sampler
 
     model, config = load_model_file(args.checkpoint)
-    beside = pathlib.Path(args.checkpoint).parent / "run.json"
-    if config is None and beside.exists():  # a .keras file of a run directory (e.g. its best.keras)
-        config = json.loads(beside.read_text())
     sampler = Sampler(model)
     if (sampler.num_classes is None) != (args.label is None) or (
             args.label is not None and not 0 <= args.label < sampler.num_classes):
