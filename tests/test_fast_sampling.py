@@ -14,7 +14,7 @@ from pixel_keras.layers.conditioning import Conditioning
 from pixel_keras.multiscale import small_positions
 from pixel_keras.sampling import Sampler, uniforms
 
-FAST_ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
+FAST_ARCHS = pk.ARCHS  # every arch: a new one must sample fast, exactly
 # (image_shape, num_levels): grayscale, RGB and binary.
 KINDS = {"gray": ((3, 4, 1), 4), "rgb": ((2, 3, 3), 5), "binary": ((3, 3, 1), 2)}
 
