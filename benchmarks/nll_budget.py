@@ -3,6 +3,8 @@
     python -m benchmarks.nll_budget --dataset digits --minutes 3
     python -m benchmarks.nll_budget --dataset fashion_mnist --minutes 10 --test-images 2000
     python -m benchmarks.nll_budget --dataset binarized_fashion_mnist --minutes 3 --test-images 2000
+    KERAS_BACKEND=jax python -m benchmarks.nll_budget --dataset fashion_mnist --minutes 2.33 --batch 64 \
+        --contenders pixelcnn:layers=12,hidden=128 row_lstm:layers=12,hidden=128    # no TensorFlow needed
     python -m benchmarks.nll_budget --dataset digits --minutes 2 --contenders \
         row_lstm:layers=12,hidden=16,residual=0 row_lstm:layers=12,hidden=16 \
         row_lstm:layers=12,hidden=16,residual=0,skip=1 row_lstm:layers=12,hidden=16,skip=1
@@ -22,15 +24,21 @@ import math
 import numpy as np
 
 from benchmarks.contenders import PEER, run_in_process
-from benchmarks.header import print_header
+from benchmarks.header import print_header, runnable
 
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
 
 
 def as_arrays(dataset, validation_images, test_images):
-    """{train, validation, test} uint8 arrays of a `pixel_keras.data` dataset, image shape, levels."""
-    from pixel_keras.data import load_dataset
+    """{train, validation, test} uint8 arrays of a `pixel_keras.data` dataset, image shape, levels;
+    in-memory datasets (Fashion-MNIST, digits, ...) are read with numpy alone (no TensorFlow)."""
+    from pixel_keras.data import IN_MEMORY_DATASETS, load_arrays, load_dataset
 
+    if dataset in IN_MEMORY_DATASETS:
+        arrays, image_shape, num_levels = load_arrays(dataset)
+        arrays = {"train": arrays["train"], "validation": arrays["validation"][:validation_images],
+                  "test": arrays["test"][:test_images]}
+        return arrays, image_shape, num_levels
     splits = load_dataset(dataset)
     arrays = {"train": np.stack(list(splits.train.as_numpy_iterator())),
               "validation": np.stack(list(splits.validation.take(validation_images).as_numpy_iterator())),
@@ -54,6 +62,8 @@ def main(argv=None):
     parser.add_argument("--steps-per-epoch", type=int, default=500, help="training steps between validations")
     parser.add_argument("--validation-images", type=int, default=500, help="first N validation images")
     parser.add_argument("--test-images", type=int, default=10000, help="first N test images (all if fewer)")
+    parser.add_argument("--sample-images", type=int, default=0,
+                        help="also time drawing N images with each trained contender (0: off)")
     parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS),
                         help="specs: see benchmarks/contenders.py")
     args = parser.parse_args(argv)
@@ -75,12 +85,14 @@ def main(argv=None):
 
     row("uniform", dims * math.log(num_levels))
     row("independent pixels", independent_pixel_nats(train, test, num_levels))
-    for spec in args.contenders:
+    for spec in runnable(args.contenders, DEFAULT_CONTENDERS):
         result = run_in_process("budget", contender=spec, image_shape=image_shape, num_levels=num_levels,
                                 minutes=args.minutes, batch=args.batch, steps_per_epoch=args.steps_per_epoch,
-                                **arrays)
+                                sample_images=args.sample_images, **arrays)
         row(spec, result["test_nats"], f"{result['params']:,}", result["steps"],
             f"{result['images_per_second']:.1f}", f"{result['peak_memory_mb']:.0f}")
+        if args.sample_images:
+            print(f"{'':<46} sampling {args.sample_images} images: {result['sample_seconds']:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

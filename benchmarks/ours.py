@@ -1,14 +1,15 @@
-"""Our models as benchmark contenders (Keras 3; trained as `python -m training.run` trains them)."""
+"""Our models as benchmark contenders (Keras 3; trained as `python -m training.run` trains them).
+
+Every Keras backend: TensorFlow is imported only on the TensorFlow backend (tf.data input, a
+`tf.function` scorer); elsewhere input is numpy batches and scores come from `pk.log_prob`.
+"""
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import pixel_keras as pk
 from pixel_keras.cpu_defaults import CPU_SIZES
-from pixel_keras.fitting import TimeBudget, make_optimizer
-from pixel_keras.likelihood import log_prob_from_logits
-from pixel_keras.xla import default_jit_compile
+from pixel_keras.fitting import TimeBudget, compile_for_training, make_optimizer
 
 
 class OurModel:
@@ -19,7 +20,8 @@ class OurModel:
         image_shape, num_levels: the data's.
         layers, hidden: model size (default: `training.run`'s CPU size for the arch).
         residual, skip: 0 / 1 connection switches of `build_model`.
-        jit: 1 to compile with XLA (default: on only with a GPU).
+        jit: 1 to compile with XLA (default: on TensorFlow only with a GPU; elsewhere Keras' own
+            "auto": always on JAX, never on PyTorch).
         head, num_mixtures: `build_model`'s output head ("categorical" or "logistic_mixture").
         optimizer, lr, lr_schedule: as `training.run`'s --optimizer, --learning-rate, --lr-schedule;
             decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
@@ -40,10 +42,11 @@ class OurModel:
             self.model = pk.build_model(arch, image_shape, num_levels, **options)
         if lr_schedule == "cosine" and decay_steps is None:
             raise ValueError("lr_schedule=cosine needs decay_steps=N in the contender spec. Received decay_steps=None.")
-        self.model.compile(optimizer=make_optimizer(optimizer, lr, lr_schedule, decay_steps),
-                           loss=pk.NegativeLogLikelihood(),
-                           jit_compile=default_jit_compile() if jit is None else bool(jit))
-        self.score = tf.function(lambda images: -log_prob_from_logits(self.model(images, training=False), images))
+        # the model to fit: a mixture head's training view (observed level only), the same weights
+        self.fit_model = compile_for_training(self.model, make_optimizer(optimizer, lr, lr_schedule, decay_steps),
+                                              _default_jit_compile() if jit is None else bool(jit))
+        self.numpy_input = keras.backend.backend() != "tensorflow"  # the worker's training stream
+        self.score = None if self.numpy_input else _tf_scorer(self.model)
 
     def params(self):
         return self.model.count_params()
@@ -51,21 +54,48 @@ class OurModel:
     def fit_for(self, batches, seconds, best, steps_per_epoch):
         """Train on the (repeating) uint8 `batches` for `seconds` of wall clock, updating the
         `BestWeights` `best` every epoch and ending with its weights; returns the steps."""
-        pairs = batches.map(lambda x: (tf.cast(x, tf.int32), tf.cast(x, tf.int32)))
+        pairs = ((batch.astype(np.int32),) * 2 for batch in batches) if self.numpy_input else batches.map(_int_pairs)
         select = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: best.update(self.model))
-        self.model.fit(pairs, steps_per_epoch=steps_per_epoch, epochs=10**6, verbose=0,
-                       callbacks=[TimeBudget(seconds / 60.0), select])
+        self.fit_model.fit(pairs, steps_per_epoch=steps_per_epoch, epochs=10**6, verbose=0,
+                           callbacks=[TimeBudget(seconds / 60.0), select])
         best.restore(self.model)
-        return int(self.model.optimizer.iterations.numpy())
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def train_step(self, images):
         images = images.astype(np.int32)
-        self.model.train_on_batch(images, images)
+        self.fit_model.train_on_batch(images, images)
 
     def nll_nats(self, images):
-        return self.score(tf.constant(images, tf.int32)).numpy()
+        if self.score is None:
+            return -pk.log_prob(self.model, images.astype(np.int32), batch_size=len(images))
+        return self.score(images.astype(np.int32)).numpy()
 
     def sampler(self, seed, method="fast"):
         """A function n -> n images, the compiled sampling loop (traced once for any n)."""
         sampler = pk.Sampler(self.model, method=method)
         return lambda n: sampler.sample(n, seed=seed)
+
+
+def _default_jit_compile():
+    """TensorFlow: the training app's rule (XLA only with a GPU); other backends: Keras' "auto"."""
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    from pixel_keras.xla import default_jit_compile
+
+    return default_jit_compile()
+
+
+def _int_pairs(images):
+    import tensorflow as tf
+
+    images = tf.cast(images, tf.int32)
+    return images, images
+
+
+def _tf_scorer(model):
+    """Nats per image of int32 images, one `tf.function` (TensorFlow backend)."""
+    import tensorflow as tf
+
+    from pixel_keras.likelihood import log_prob_from_logits
+
+    return tf.function(lambda images: -log_prob_from_logits(model(images, training=False), images))

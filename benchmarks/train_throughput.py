@@ -1,7 +1,12 @@
-"""Training throughput (images/s), parameters and peak memory per contender, 28 x 28 x 1, 256 levels.
+"""Training throughput (images/s), parameters and peak memory per contender, 256 levels, 28 x 28 x 1 by default.
 
     python -m benchmarks.train_throughput                       # the default table below
     python -m benchmarks.train_throughput --contenders row_lstm:layers=2,hidden=32,jit=1 --steps 10
+    KERAS_BACKEND=jax python -m benchmarks.train_throughput --size 32 --channels 3 --batch 64 \
+        --contenders pixelcnn:layers=12,hidden=128 row_lstm:layers=12,hidden=128
+
+Runs under any Keras backend (`KERAS_BACKEND`), with no TensorFlow installed on other backends (the
+`tfp` peer, which needs it, is then left out of the default table).
 
 Each contender runs in a fresh process: one warm-up step (tracing, compiling), then `--steps` steps
 on one fixed random batch. Default contenders: our archs at the paper's size (12 x 128) and at a small
@@ -12,7 +17,7 @@ counts (TFP's example configuration, 0.63 M, and num_resnet=2, num_filters=64, 4
 import argparse
 
 from benchmarks.contenders import run_in_process
-from benchmarks.header import print_header
+from benchmarks.header import print_header, runnable
 
 DEFAULT_CONTENDERS = (
     "pixelcnn:layers=12,hidden=128", "row_lstm:layers=12,hidden=128", "diagonal_bilstm:layers=12,hidden=128",
@@ -33,12 +38,19 @@ def main(argv=None):
                         help="specs: see benchmarks/contenders.py")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--size", type=int, default=28, help="image height and width")
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     args = parser.parse_args(argv)
+    for name in ("batch", "steps", "size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1; received {getattr(args, name)}")
+    image_shape = (args.size, args.size, args.channels)
     print_header("benchmarks.train_throughput", argv,
-                 f"batch {args.batch}, {args.steps} timed steps (jit=1: XLA)")
+                 f"{args.size} x {args.size} x {args.channels}, batch {args.batch}, {args.steps} timed steps "
+                 "(jit=1: XLA)")
     print(f"{'contender':<40} {'params':>10} {'images/s':>9} {'ms/image':>9} {'peak MB':>8}")
-    for spec in args.contenders:
-        result = run_in_process("throughput", contender=spec, image_shape=(28, 28, 1), num_levels=256,
+    for spec in runnable(args.contenders, DEFAULT_CONTENDERS):
+        result = run_in_process("throughput", contender=spec, image_shape=image_shape, num_levels=256,
                                 batch=args.batch, steps=args.steps)
         rate = result["images_per_second"]
         print(f"{spec:<40} {result['params']:>10,} {rate:>9.1f} {1000 / rate:>9.1f} {result['peak_memory_mb']:>8.0f}",

@@ -1,8 +1,10 @@
 """One benchmark measurement in a fresh process: `python -m benchmarks.worker '<json request>'`.
 
 Tasks: `budget` (train for a wall-clock budget, then score test images), `throughput` (training
-images/s on one fixed batch), `sample` (seconds for `num` images, after a traced warm-up draw of one; ours by `method`).
+images/s on one fixed batch), `sample` (seconds for `num` images, after a traced warm-up draw: of one image
+on TensorFlow, of `num` under JAX, which compiles per batch size; ours by `method`).
 Prints `RESULT <json>` last; every result has the parameter count and peak resident memory.
+Imports TensorFlow only on the TensorFlow backend, so it runs where TensorFlow is not installed.
 """
 
 import json
@@ -10,27 +12,48 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from benchmarks.contenders import BestWeights, make_contender, peak_memory_mb, score_nats
 
 
-def repeating_batches(images, batch, seed):
-    """The training stream both kinds of contender consume: uint8 images, shuffled, repeated."""
-    return (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).repeat()
-            .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+def repeating_batches(images, batch, seed, numpy_input=False):
+    """The training stream a contender consumes: uint8 batches, shuffled, repeated. A tf.data
+    pipeline (the figures measured so far; the TFP peer needs it), or with `numpy_input` (our models
+    under another Keras backend) a generator of numpy batches reshuffled every pass, which needs
+    no TensorFlow."""
+    if not numpy_input:
+        import tensorflow as tf
+
+        return (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).repeat()
+                .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    if len(images) < batch:
+        raise ValueError(f"Expected at least one batch of {batch} training images. Received {len(images)} images.")
+
+    def batches():
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(len(images))
+            for start in range(0, len(images) - batch + 1, batch):
+                yield images[order[start:start + batch]]
+
+    return batches()
 
 
-def budget(contender, data, minutes, batch, steps_per_epoch, eval_batch=256, **_):
-    """Train for `minutes` (validation included), keep the best-validation weights, score the test set."""
+def budget(contender, data, minutes, batch, steps_per_epoch, eval_batch=256, sample_images=0, **_):
+    """Train for `minutes` (validation included), keep the best-validation weights, score the test set;
+    with `sample_images`, also time drawing that many images (after one traced warm-up draw)."""
     best = BestWeights(contender, data["validation"], eval_batch)
     start = time.perf_counter()
-    steps = contender.fit_for(repeating_batches(data["train"], batch, seed=0), minutes * 60.0, best, steps_per_epoch)
+    stream = repeating_batches(data["train"], batch, seed=0, numpy_input=getattr(contender, "numpy_input", False))
+    steps = contender.fit_for(stream, minutes * 60.0, best, steps_per_epoch)
     seconds = time.perf_counter() - start
     test = data["test"]
     nats = score_nats(contender, test, eval_batch)
-    return {"steps": steps, "train_seconds": seconds, "images_per_second": steps * batch / seconds,
-            "test_images": len(test), "test_nats": float(nats.mean()), "validation_nats": best.best}
+    result = {"steps": steps, "train_seconds": seconds, "images_per_second": steps * batch / seconds,
+              "test_images": len(test), "test_nats": float(nats.mean()), "validation_nats": best.best}
+    if sample_images:
+        result["sample_seconds"] = sample(contender, sample_images)["seconds"]
+    return result
 
 
 def throughput(contender, image_shape, num_levels, batch, steps, **_):
@@ -44,7 +67,8 @@ def throughput(contender, image_shape, num_levels, batch, steps, **_):
 
 def sample(contender, num, method=None, **_):
     draw = contender.sampler(seed=1) if method is None else contender.sampler(seed=1, method=method)
-    draw(1)  # trace (and compile) the loop
+    # Trace (and compile) the loop: TensorFlow traces once for any batch size, jax.jit once per size.
+    draw(num if getattr(contender, "numpy_input", False) else 1)
     start = time.perf_counter()
     images = draw(num)
     seconds = time.perf_counter() - start

@@ -239,6 +239,11 @@ def main(argv=None):
     parser.add_argument("--max-score-images", type=int, default=MAX_SCORE_IMAGES,
                         help=f"most images one log_likelihood request may score (default {MAX_SCORE_IMAGES})")
     args = parser.parse_args(argv)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RunError(f"the SavedModel export is a TensorFlow feature: run it with KERAS_BACKEND=tensorflow (the "
+                       f"backend now is {keras.backend.backend()}); a .keras file saved under any backend loads there")
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise RunError(f"--name must be a plain directory name; received {args.name!r}")
     for flag, value in (("--max-sample-images", args.max_sample_images), ("--max-score-images", args.max_score_images)):

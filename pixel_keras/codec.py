@@ -3,11 +3,37 @@ conditional (the paper's use of exact likelihoods). An image costs about -log2 p
 bytes.
 
 The decoder must see bit-identical coding distributions, so both sides compute them with one
-compiled step (`Codec.advance`: the incremental model at batch 1, on the CPU, XLA off), fed
-identical inputs (the image with every value from the current sub-pixel on zeroed), and quantise
-them the same way (`frequencies`). The encoder runs the step over the true image (teacher forcing);
-the decoder calls it, decodes one value, writes it, and calls it again. The entropy coder is
-`constriction`'s range coder (`stream.queue`, 32-bit words, 24-bit probabilities).
+compiled step per stage (`_Stage.advance`: the incremental model on the CPU, XLA off), fed
+identical inputs (the images with every value from the current sub-pixel on zeroed), and quantise
+them the same way (`frequencies`). The encoder runs the step over the true images (teacher
+forcing); the decoder calls it, decodes one value per image, writes it, and calls it again. The
+entropy coder is `constriction`'s range coder (`stream.queue`, 32-bit words, 24-bit probabilities).
+
+Batching. The step always runs at one fixed shape, `CODING_BATCH` images (a constant of the format;
+the last batch is padded with zero images), and each image still gets its own coder and its own
+self-contained blob. An image's floats do not depend on the other images of its batch nor on its
+slot: every op of the step is row-wise in the batch (matmuls (B, k) x (k, n) and 1 x 1 / k x k
+patches as matmuls, elementwise gates, a softmax along the levels of each row; no reduction across
+the batch), and at a fixed shape TensorFlow picks the same kernels, whose per-row result is a sum
+over k in an order that does not depend on the other rows' values. The slot could still matter in
+principle (a GEMM's last, partial row-block may run another micro-kernel); on the CPUs seen here
+it does not: `tests/test_codec.py` compares every arch and a multi-scale model bit for bit with
+other fillers and shuffled slots, and would catch a CPU where it does. So blobs coded 16 at a time
+decode alone, in any grouping and any order. (Were slots to matter, the fix is a slot number in the
+header, 4 bits, and decoding each blob in its slot.) What would break it: an op that mixes rows (a
+batch-wide max or mean, batch norm with batch statistics), another coding batch shape (other
+kernels or blockings), XLA on or off (other fusions and summation orders), another backend, a GPU,
+another CPU (AVX2 / AVX-512 / AMX kernels and FMA use differ), another TensorFlow / oneDNN version
+or `TF_ENABLE_ONEDNN_OPTS`, a mixed-precision policy. So: decode on the machine and software the
+encoder used. A drift is not silent: the pixel checksum and the coder's exhaustion check refuse
+the blob.
+
+A multi-scale model (`pixel_keras.multiscale`) codes the small image `image[::f, ::f]` with its
+small stage, then the rest of the large image with the conditional stage given it (the small pixels
+known, stepped over but not coded again): one coder stream per image, the same header.
+
+The step is TensorFlow code (`tf.function`, `tf.cond`, `tf.device`), imported inside functions:
+under KERAS_BACKEND=jax the codec does not run (it needs a jitted JAX twin of `_Stage._advance`).
 
 Blob format (7 bytes of header plus the coder's words, big-endian, trailing zero bytes dropped):
     byte 0      format version (`FORMAT_VERSION`)
@@ -29,12 +55,15 @@ import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: coded at CODING_BATCH images per step (1: batch 1)
 HEADER_BYTES = 7
 # Integer frequencies of each coding distribution sum to 2**PRECISION_BITS, the range coder's own
 # probability precision, with every level at least 1 (so every value stays codable).
 PRECISION_BITS = 24
 SUFFIX = ".pkc"
+# Images coded per step call, fillers (zero images) padding the last batch: a constant of the
+# format, since the decoder must run the very step (same shapes) that the encoder ran.
+CODING_BATCH = 16
 
 
 class CodecError(ValueError):
@@ -96,95 +125,195 @@ def unpack_words(payload):
     return np.frombuffer(payload, ">u4").astype(np.uint32)
 
 
-class Codec:
-    """Compresses and decompresses images for one model (traces its step once).
+class _Stage:
+    """One incremental walk of a `Codec`: the model's own, or one phase of a multi-scale model (the
+    small image, then the large image with the small pixels known). `coded`: which sub-pixels of
+    the stage's image (flat, raster order) this stage codes; the others are known (stepped over)."""
 
-    Args:
-        model: a model from `build_model` (or loaded with `pixel_keras.io.load_model_file`).
-
-    Raises:
-        ValueError: for a model with a layer the incremental step has no rule for (multi-scale
-            models: not supported yet).
-    """
-
-    def __init__(self, model):
+    def __init__(self, incremental, image_shape, coded, map_network=None):
         import tensorflow as tf
 
-        from pixel_keras.incremental import IncrementalModel
-        from pixel_keras.likelihood import model_spec, num_classes_of
-
-        self.model = model
-        self.image_shape, self.num_levels = model_spec(model)
-        self.num_classes = num_classes_of(model)
-        try:
-            self.incremental = IncrementalModel(model, self.image_shape)
-        except NotImplementedError as error:  # e.g. a multi-scale model (not supported yet)
-            raise ValueError(
-                f"The codec needs a model that runs one sub-pixel at a time (pixel_keras.incremental); "
-                f"this one does not: {str(error).split(';')[0]}."
-            ) from None
-        self.size = int(np.prod(self.image_shape))
-        self.fingerprint = model_fingerprint(model)
-        # One graph, batch 1, CPU, XLA off: the only code that computes coding distributions.
+        self.incremental, self.image_shape, self.coded = incremental, tuple(image_shape), coded
+        self.map_network = map_network
+        self.size = int(np.prod(image_shape))
+        # One graph per stage, at CODING_BATCH, on the CPU, XLA off: the only code that computes
+        # coding distributions, called by encoder and decoder alike.
+        self.start = tf.function(self._start, jit_compile=False, reduce_retracing=True)
         self.advance = tf.function(self._advance, jit_compile=False, reduce_retracing=True)
-        self._start = tf.function(lambda labels: self.incremental.start(1, labels)[0], jit_compile=False)
 
-    def _advance(self, states, image, index, labels):
-        """(states, probabilities (levels,) float32) of sub-pixel `index` (raster order, channels
-        inside a pixel) given `image` (1, H, W, C): commits the previous pixel (and ends its row)
-        first when `index` opens a new pixel. Values at or after `index` are zeroed, so the encoder
-        (true image) and the decoder (partly decoded image) feed identical inputs."""
+    def _start(self, labels, small):
+        """(states, image-independent values, context) for a coding batch. The context: labels, and
+        for the conditional phase of a multi-scale model its conditioning map from the (known)
+        small images."""
+        import tensorflow as tf
+
+        with tf.device("/CPU:0"):
+            context = {"labels": labels}
+            if self.map_network is not None:
+                context["conditioning_map"] = self.map_network(small)
+            states, fixed = self.incremental.start(CODING_BATCH, context=context)
+            return states, fixed, context
+
+    def _advance(self, states, fixed, context, images, index, num_levels):
+        """(states, probabilities (CODING_BATCH, levels) float32) of sub-pixel `index` (raster
+        order, channels inside a pixel) of each image of `images` (CODING_BATCH, H, W, C): commits
+        the previous pixel (and ends its row) first when `index` opens a new pixel. Values at or
+        after `index` are zeroed, so the encoder (true images) and the decoder (partly decoded
+        images) feed identical inputs."""
         import tensorflow as tf
         from keras import ops
 
         _, width, channels = self.image_shape
         with tf.device("/CPU:0"):
-            _, fixed = self.incremental.start(1, labels)
+            self.incremental.start(CODING_BATCH, context=context)  # the rules read their weights in this graph
             flat = tf.reshape(tf.range(self.size), (1,) + self.image_shape)
-            image = tf.where(flat < index, image, tf.zeros_like(image))
+            images = tf.where(flat < index, images, tf.zeros_like(images))
             position, channel = index // channels, index % channels
             row, col = position // width, position % width
 
             def commit_previous():
                 before_row, before_col = (position - 1) // width, (position - 1) % width
-                pixel = ops.slice(image, [0, before_row, before_col, 0], [1, 1, 1, channels])
+                pixel = ops.slice(images, [0, before_row, before_col, 0], [CODING_BATCH, 1, 1, channels])
                 committed = self.incremental.commit(states, fixed, pixel, before_row, before_col)
                 return tf.cond(before_col == width - 1,
                                lambda: self.incremental.end_row(committed, fixed, before_row), lambda: committed)
 
             states = tf.cond(tf.logical_and(channel == 0, position > 0), commit_previous, lambda: list(states))
-            pixel = ops.slice(image, [0, row, col, 0], [1, 1, 1, channels])
+            pixel = ops.slice(images, [0, row, col, 0], [CODING_BATCH, 1, 1, channels])
             states, output = self.incremental.step(states, fixed, pixel, row, col)
-            logits = tf.cast(tf.gather(output[0, 0, 0], channel), tf.float32)
-            if self.num_levels == 2:
-                probabilities = tf.stack([tf.sigmoid(-logits), tf.sigmoid(logits)])  # both tails exact
+            logits = tf.cast(tf.gather(output[:, 0, 0], channel, axis=1), tf.float32)
+            if num_levels == 2:
+                probabilities = tf.stack([tf.sigmoid(-logits), tf.sigmoid(logits)], axis=-1)  # both tails exact
             else:
-                probabilities = tf.nn.softmax(logits)
+                probabilities = tf.nn.softmax(logits, axis=-1)
             return states, probabilities
 
-    def _walk(self, image, label, decoder=None):
-        """Run the step over every sub-pixel of one image; with a `decoder`, decode each value into
-        `image` as it goes. Returns (image, probabilities (size, levels))."""
-        import constriction
+    def walk(self, images, labels, small, num_levels, decode=None):
+        """Run the step over every sub-pixel of a coding batch `images` (CODING_BATCH, H, W, C)
+        int32; with `decode(index, probabilities (CODING_BATCH, levels))` -> {slot: value}, write
+        each decoded value into `images` as it goes. Returns the probabilities of the coded
+        sub-pixels, (CODING_BATCH, coded, levels) float32."""
         import tensorflow as tf
 
-        labels = None if label is None else tf.constant([label], tf.int32)
-        states = self._start(labels)
-        flat = image.reshape(-1)
-        table = np.zeros((self.size, self.num_levels), np.float32)
+        states, fixed, context = self.start(labels, None if small is None else tf.constant(small))
+        flat = images.reshape(CODING_BATCH, -1)
+        table = np.zeros((CODING_BATCH, int(self.coded.sum()), num_levels), np.float32)
+        tensor, row = tf.constant(images), 0
         for index in range(self.size):
-            states, probabilities = self.advance(states, tf.constant(image), tf.constant(index, tf.int32), labels)
-            table[index] = probabilities.numpy()
-            if decoder is not None:
-                model = constriction.stream.model.Categorical(frequencies(table[index:index + 1])[0], perfect=False)
-                flat[index] = decoder.decode(model)
-        return image, table
+            states, probabilities = self.advance(states, fixed, context, tensor, tf.constant(index, tf.int32),
+                                                 num_levels)
+            if not self.coded[index]:
+                continue
+            table[:, row] = probabilities.numpy()
+            row += 1
+            if decode is not None:
+                for slot, value in decode(table[:, row - 1]).items():
+                    flat[slot, index] = value
+                tensor = tf.constant(images)
+        return table
+
+
+class Codec:
+    """Compresses and decompresses images for one model, CODING_BATCH images per step call (traces
+    each stage's step once).
+
+    Args:
+        model: a model from `build_model` or `build_multiscale_model` (or loaded with
+            `pixel_keras.io.load_model_file`).
+
+    Raises:
+        ValueError: for a model with a layer the incremental step has no rule for.
+    """
+
+    def __init__(self, model):
+        from pixel_keras.likelihood import model_spec, num_classes_of
+        from pixel_keras.multiscale import multiscale_factor
+
+        self.model = model
+        self.image_shape, self.num_levels = model_spec(model)
+        self.num_classes = num_classes_of(model)
+        self.factor = multiscale_factor(model)
+        try:
+            self.stages = self._stages()
+        except NotImplementedError as error:
+            raise ValueError(
+                f"The codec needs a model that runs one sub-pixel at a time (pixel_keras.incremental); "
+                f"this one does not: {str(error).split(';')[0]}."
+            ) from None
+        self.fingerprint = model_fingerprint(model)
+
+    def _stages(self):
+        """[_Stage]: the model's walk, or for a multi-scale model the small image's (every value
+        coded) then the large image's given it (the small positions known, not coded again)."""
+        from pixel_keras.incremental import IncrementalModel
+        from pixel_keras.multiscale import conditional_parts, small_positions, stages
+
+        height, width, channels = self.image_shape
+        if self.factor is None:
+            return [_Stage(IncrementalModel(self.model, self.image_shape), self.image_shape,
+                           np.ones(height * width * channels, bool))]
+        small_model, _, f = stages(self.model)
+        map_network, large_model = conditional_parts(self.model)
+        small_shape = (height // f, width // f, channels)
+        known = np.repeat(small_positions(self.image_shape, f).reshape(-1), channels)
+        every = np.ones(int(np.prod(small_shape)), bool)
+        return [_Stage(IncrementalModel(small_model, small_shape), small_shape, every),
+                _Stage(IncrementalModel(large_model, self.image_shape), self.image_shape, ~known, map_network)]
 
     def _check_labels(self, labels, count):
         from pixel_keras.likelihood import check_labels
 
-        labels = check_labels(labels, self.num_classes, count)
-        return [None] * count if labels is None else [int(label) for label in labels]
+        return check_labels(labels, self.num_classes, count)
+
+    def _batches(self, count, labels):
+        """(slice, labels tensor or None) of each coding batch of `count` images: labels padded with
+        class 0 for the filler slots."""
+        import tensorflow as tf
+
+        for start in range(0, count, CODING_BATCH):
+            part = slice(start, min(start + CODING_BATCH, count))
+            batch_labels = None
+            if labels is not None:
+                padded = np.zeros(CODING_BATCH, np.int32)
+                padded[:part.stop - start] = labels[part]
+                batch_labels = tf.constant(padded)
+            yield part, batch_labels
+
+    def _walk(self, images, labels, decode=None):
+        """Every stage over a coding batch of large `images` (CODING_BATCH, H, W, C) int32, in
+        place when decoding (`decode(probabilities)` -> {slot: value}, in coding order). Returns
+        the coded sub-pixels' probabilities (CODING_BATCH, coded, levels) float32, in coding order."""
+        if self.factor is None:
+            return self.stages[0].walk(images, labels, None, self.num_levels, decode)
+        f = self.factor
+        small_stage, conditional = self.stages
+        small = np.ascontiguousarray(images[:, ::f, ::f])
+        small_table = small_stage.walk(small, labels, None, self.num_levels, decode)
+        images[:, ::f, ::f] = small
+        table = conditional.walk(images, labels, small, self.num_levels, decode)
+        return np.concatenate([small_table, table], axis=1)
+
+    def coding_symbols(self, images):
+        """The values of `images` (N, H, W, C) in coding order (N, coded): a multi-scale model's
+        small image first, then the rest of the large image."""
+        images = np.asarray(images, np.int32)
+        if self.factor is None:
+            return images.reshape(len(images), -1)
+        small = images[:, ::self.factor, ::self.factor].reshape(len(images), -1)
+        return np.concatenate([small, images.reshape(len(images), -1)[:, self.stages[1].coded]], axis=1)
+
+    def coding_probabilities(self, images, labels=None):
+        """The float32 probabilities (CODING_BATCH, coded, levels) that code each image of one
+        coding batch `images` (exactly CODING_BATCH images), in coding order: the floats that
+        encoder and decoder must agree on bit for bit (tests compare them across batches)."""
+        from pixel_keras.likelihood import check_images
+
+        images = check_images(images, self.image_shape, self.num_levels).copy()
+        if len(images) != CODING_BATCH:
+            raise ValueError(f"Expected a coding batch of {CODING_BATCH} images. Received {len(images)}.")
+        labels = self._check_labels(labels, CODING_BATCH)
+        (_, batch_labels), = self._batches(CODING_BATCH, labels)
+        return self._walk(images, batch_labels)
 
     def compress(self, images, labels=None):
         """One self-contained blob (bytes) per image of `images` (N, H, W, C) integers."""
@@ -193,15 +322,19 @@ class Codec:
         from pixel_keras.likelihood import check_images
 
         images = check_images(images, self.image_shape, self.num_levels)
+        labels = self._check_labels(labels, len(images))
+        symbols = self.coding_symbols(images)
         blobs = []
-        for image, label in zip(images, self._check_labels(labels, len(images))):
-            _, table = self._walk(image[None].copy(), label)
-            encoder = constriction.stream.queue.RangeEncoder()
-            encoder.encode(image.reshape(-1).astype(np.int32), constriction.stream.model.Categorical(perfect=False),
-                           frequencies(table))
-            payload = pack_words(encoder.get_compressed())
-            header = bytes([FORMAT_VERSION]) + self.fingerprint + pixel_checksum(image)
-            blobs.append(header + payload)
+        for part, batch_labels in self._batches(len(images), labels):
+            batch = np.zeros((CODING_BATCH,) + self.image_shape, np.int32)  # filler slots: zero images
+            batch[:part.stop - part.start] = images[part]
+            table = self._walk(batch, batch_labels)
+            for slot, number in enumerate(range(part.start, part.stop)):
+                encoder = constriction.stream.queue.RangeEncoder()
+                encoder.encode(symbols[number], constriction.stream.model.Categorical(perfect=False),
+                               frequencies(table[slot]))
+                header = bytes([FORMAT_VERSION]) + self.fingerprint + pixel_checksum(images[number])
+                blobs.append(header + pack_words(encoder.get_compressed()))
         return blobs
 
     def decompress(self, blobs, labels=None):
@@ -216,15 +349,19 @@ class Codec:
         for number, blob in enumerate(blobs):
             if not isinstance(blob, (bytes, bytearray)):
                 raise ValueError(f"Expected blobs of type bytes. Received {type(blob).__name__} at index {number}.")
+        labels = self._check_labels(labels, len(blobs))
+        for number, blob in enumerate(blobs):
+            self._check_header(bytes(blob), number)
         images = np.zeros((len(blobs),) + self.image_shape, np.int32)
-        for number, (blob, label) in enumerate(zip(blobs, self._check_labels(labels, len(blobs)))):
-            images[number] = self._decode(bytes(blob), label, number)[0]
+        for part, batch_labels in self._batches(len(blobs), labels):
+            images[part] = self._decode_batch([bytes(blob) for blob in blobs[part]], batch_labels, part.start)
         return images
 
-    def _decode(self, blob, label, number):
-        import constriction
+    def _where(self, blob, number):
+        return f"blob {number} ({len(blob)} bytes)"
 
-        where = f"blob {number} ({len(blob)} bytes)"
+    def _check_header(self, blob, number):
+        where = self._where(blob, number)
         if len(blob) < HEADER_BYTES:
             raise CodecError(f"{where} is truncated: shorter than the {HEADER_BYTES}-byte header.")
         if blob[0] != FORMAT_VERSION:
@@ -234,16 +371,30 @@ class Codec:
                 f"{where} was compressed with another model (fingerprint {blob[1:5].hex()}, this model's is "
                 f"{self.fingerprint.hex()}); decompress it with the model that compressed it."
             )
-        decoder = constriction.stream.queue.RangeDecoder(unpack_words(blob[HEADER_BYTES:]))
-        image = np.zeros((1,) + self.image_shape, np.int32)
-        try:
-            self._walk(image, label, decoder)
-            exhausted = decoder.maybe_exhausted()
-        except Exception as error:  # constriction raises on data it cannot decode
-            raise CodecError(f"{where} is corrupted or truncated: {error}") from None
-        if not exhausted or pixel_checksum(image[0]) != blob[5:7]:
-            raise CodecError(f"{where} is corrupted or truncated: the decoded pixels fail the checksum.")
-        return image
+
+    def _decode_batch(self, blobs, labels, first):
+        """The images of up to CODING_BATCH blobs (numbered from `first`), decoded in one batch."""
+        import constriction
+
+        decoders = [constriction.stream.queue.RangeDecoder(unpack_words(blob[HEADER_BYTES:])) for blob in blobs]
+
+        def decode(probabilities):
+            table, values = frequencies(probabilities[:len(blobs)]), {}
+            for slot, decoder in enumerate(decoders):
+                try:
+                    values[slot] = decoder.decode(constriction.stream.model.Categorical(table[slot], perfect=False))
+                except Exception as error:  # constriction raises on data it cannot decode
+                    where = self._where(blobs[slot], first + slot)
+                    raise CodecError(f"{where} is corrupted or truncated: {error}") from None
+            return values
+
+        images = np.zeros((CODING_BATCH,) + self.image_shape, np.int32)
+        self._walk(images, labels, decode)
+        for slot, (blob, decoder) in enumerate(zip(blobs, decoders)):
+            if not decoder.maybe_exhausted() or pixel_checksum(images[slot]) != blob[5:7]:
+                raise CodecError(f"{self._where(blob, first + slot)} is corrupted or truncated: "
+                                 "the decoded pixels fail the checksum.")
+        return images[:len(blobs)]
 
 
 _CODECS = weakref.WeakKeyDictionary()
@@ -309,6 +460,23 @@ def _jobs(source, destination, pattern, suffix):
     return [(path, destination / (path.stem + suffix)) for path in files], True
 
 
+def _run_chunk(codec, compressing, jobs, labels, named=False):
+    """Compress (PNG -> blob) or decompress (blob -> PNG) the files `jobs` [(source, destination)]
+    in one call; `named`: a ValueError names the (single) source file."""
+    sources, targets = [source for source, _ in jobs], [target for _, target in jobs]
+    try:
+        if compressing:
+            for target, blob in zip(targets, codec.compress(np.stack([read_png(path) for path in sources]), labels)):
+                target.write_bytes(blob)
+        else:
+            for target, image in zip(targets, codec.decompress([path.read_bytes() for path in sources], labels)):
+                write_png(target, image)
+    except ValueError as error:
+        if named:
+            raise ValueError(f"{sources[0]}: {error}") from None
+        raise
+
+
 def main(argv=None):
     """`python -m pixel_keras.codec compress|decompress --model M IN OUT` (see the module doc)."""
     import keras
@@ -327,18 +495,20 @@ def main(argv=None):
     compressing = args.command == "compress"
     jobs, folder = (_jobs(args.input, args.output, ".png", SUFFIX) if compressing
                     else _jobs(args.input, args.output, SUFFIX, ".png"))
-    labels = None if args.label is None else np.array([args.label])
     progress = keras.utils.Progbar(len(jobs), unit_name="image") if folder else None
-    for number, (source, destination) in enumerate(jobs):
+    for start in range(0, len(jobs), CODING_BATCH):  # one coding batch per call
+        chunk = jobs[start:start + CODING_BATCH]
+        labels = None if args.label is None else np.full(len(chunk), args.label)
         try:
-            if compressing:
-                destination.write_bytes(codec.compress(read_png(source)[None], labels)[0])
-            else:
-                write_png(destination, codec.decompress([source.read_bytes()], labels)[0])
+            _run_chunk(codec, compressing, chunk, labels)
         except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+            if len(chunk) == 1:
+                raise ValueError(f"{chunk[0][0]}: {error}") from None
+            for job in chunk:  # find the file at fault (the error path only)
+                _run_chunk(codec, compressing, [job], None if labels is None else labels[:1], named=True)
+            raise
         if progress is not None:
-            progress.update(number + 1)
+            progress.update(start + len(chunk))
     if not folder:
         print(f"{args.command}ed {jobs[0][0]} -> {jobs[0][1]}")
     return 0

@@ -12,6 +12,8 @@ Two rules hold for every source:
   caller's `levels`, and data outside [0, levels) is a `DataError`, checked where the data enters.
 """
 
+from __future__ import annotations  # `tf.data.Dataset` fields: TensorFlow is imported where used
+
 import dataclasses
 import gzip
 import os
@@ -19,7 +21,6 @@ import pathlib
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
 DIGITS_LEVELS = 17  # scikit-learn's 8 x 8 digits take values 0 .. 16
@@ -87,6 +88,7 @@ def assert_levels(dataset, name, levels):
     """`dataset` of uint8 images (or of (image, label) pairs) with an in-graph check: the first image
     with a value outside [0, levels) stops the pipeline with a message naming the dataset, the
     levels and that value."""
+    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
     if levels > np.iinfo(np.uint8).max:  # every uint8 value is in range
         return dataset
     message = (f"Dataset {name} has a pixel value outside the {levels} levels declared for it "
@@ -152,12 +154,23 @@ def _read_idx_images(path):
     return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols, 1)
 
 
+def _prepared_fashion_mnist(data_dir):
+    """(tfds, TFDS builder) of Fashion-MNIST where TensorFlow is installed and TFDS has it prepared,
+    else None (the IDX files are read with numpy alone)."""
+    try:
+        import tensorflow  # noqa: F401  (TFDS imports it lazily and fails late without it)
+        import tensorflow_datasets as tfds
+    except ImportError:
+        return None
+    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+    return (tfds, builder) if builder.is_prepared() else None
+
+
 def _fashion_mnist_arrays(data_dir):
     """(train, test) uint8 arrays from TFDS where prepared, else from the Debian package."""
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
-    if builder.is_prepared():
+    prepared = _prepared_fashion_mnist(data_dir)
+    if prepared:
+        tfds, builder = prepared
         return tuple(
             np.stack([example["image"] for example in tfds.as_numpy(builder.as_dataset(split=split))])
             for split in ("train", "test")
@@ -167,7 +180,7 @@ def _fashion_mnist_arrays(data_dir):
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise DataError(
-            f"Fashion-MNIST not found: not prepared in TFDS ({builder.data_dir}) and missing {', '.join(missing)}. "
+            f"Fashion-MNIST not found: not prepared in TFDS (data_dir={data_dir}) and missing {', '.join(missing)}. "
             "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, as root), or prepare it "
             "with TFDS on a machine with internet (`tfds build fashion_mnist`)."
         )
@@ -187,10 +200,9 @@ def _read_idx_labels(path):
 
 def _fashion_mnist_labels(data_dir):
     """(train, test) int32 class labels (10 classes) in the order of `_fashion_mnist_arrays`."""
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
-    if builder.is_prepared():
+    prepared = _prepared_fashion_mnist(data_dir)
+    if prepared:
+        tfds, builder = prepared
         return tuple(
             np.array([example["label"] for example in tfds.as_numpy(builder.as_dataset(split=split))], np.int32)
             for split in ("train", "test")
@@ -286,16 +298,10 @@ def _from_arrays(name, train, test, num_levels, seed, num_validation=None, label
     """Splits from in-memory arrays (checked against `num_levels`); the validation split, 10% of
     `train` unless `num_validation` says how many, is held out of `train` by a `seed` permutation.
     `labels`: optional (train_labels, test_labels) of `num_classes` classes, split alike."""
-    check_levels(name, np.concatenate([train.reshape(-1), test.reshape(-1)]), num_levels)
-    order = np.random.default_rng(seed).permutation(len(train))
-    if num_validation is None:
-        num_validation = max(1, int(round(len(train) * VALIDATION_FRACTION)))
-    validation, train = train[order[:num_validation]], train[order[num_validation:]]
+    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
+    (train, validation, test), labels = _split_arrays(name, train, test, num_levels, seed, num_validation, labels)
     if labels is not None:
-        train_labels, test_labels = labels
-        labels = {"train": train_labels[order[num_validation:]], "validation": train_labels[order[:num_validation]],
-                  "test": test_labels}
-        labels = {key: tf.data.Dataset.from_tensor_slices(values.astype(np.int32)) for key, values in labels.items()}
+        labels = {key: tf.data.Dataset.from_tensor_slices(values) for key, values in labels.items()}
     return Splits(
         name=name,
         train=tf.data.Dataset.from_tensor_slices(train),
@@ -307,6 +313,22 @@ def _from_arrays(name, train, test, num_levels, seed, num_validation=None, label
         labels=labels,
         num_classes=num_classes if labels is not None else None,
     )
+
+
+def _split_arrays(name, train, test, num_levels, seed, num_validation=None, labels=None):
+    """((train, validation, test) arrays, {split: int32 labels} or None): what `_from_arrays` wraps
+    in tf.data and `load_arrays` returns as is (numpy only)."""
+    check_levels(name, np.concatenate([train.reshape(-1), test.reshape(-1)]), num_levels)
+    order = np.random.default_rng(seed).permutation(len(train))
+    if num_validation is None:
+        num_validation = max(1, int(round(len(train) * VALIDATION_FRACTION)))
+    validation, train = train[order[:num_validation]], train[order[num_validation:]]
+    if labels is not None:
+        train_labels, test_labels = labels
+        labels = {"train": train_labels[order[num_validation:]], "validation": train_labels[order[:num_validation]],
+                  "test": test_labels}
+        labels = {key: values.astype(np.int32) for key, values in labels.items()}
+    return (train, validation, test), labels
 
 
 def _missing_module_message(name, error):
@@ -343,6 +365,7 @@ def _tfds_builder(name, data_dir):
 def _tfds_splits(name, data_dir, levels):
     """A TFDS image dataset by name: validation is the last 10% of its train split. Its levels are
     checked on the first LEVELS_SAMPLE training images at once, and on every image in the pipeline."""
+    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
     levels = _declared_levels(name, TFDS_LEVELS.get(name, DEFAULT_LEVELS), levels)
     builder = _tfds_builder(name, data_dir)
     if "image" not in builder.info.features:
@@ -392,6 +415,7 @@ def with_labels(splits):
     Raises:
         DataError: where the source has no class labels, or fewer than two classes.
     """
+    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
     if splits.labels is None or (splits.num_classes or 0) < 2:
         raise DataError(
             f"Dataset {splits.name!r} has no class labels (of at least 2 classes) for a class-conditional model: "
@@ -425,20 +449,10 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, leve
     Raises:
         DataError: with a message saying what is missing, unreadable or out of range.
     """
-    if name == "digits":
-        (train, test), detected = load_digits()
-        return _from_arrays(name, train, test, _declared_levels(name, detected, levels), seed,
-                            labels=load_digit_labels(), num_classes=10)
-    if name == "sample_photos":
-        train, test = load_sample_photos()
-        return _from_arrays(name, train, test, _declared_levels(name, DEFAULT_LEVELS, levels), seed)
-    if name in ("fashion_mnist", "binarized_fashion_mnist"):
-        train, test = _fashion_mnist_arrays(data_dir)
-        if name == "binarized_fashion_mnist":
-            train, test = _binarize(train, seed, 0), _binarize(test, FIXED_SPLIT_SEED, 1)
-        detected = 2 if name == "binarized_fashion_mnist" else DEFAULT_LEVELS
-        return _from_arrays(name, train, test, _declared_levels(name, detected, levels), seed,
-                            labels=_fashion_mnist_labels(data_dir), num_classes=10)
+    if name in IN_MEMORY_DATASETS:
+        train, test, num_levels, labels = _in_memory_source(name, data_dir, seed, levels)
+        return _from_arrays(name, train, test, num_levels, seed, labels=labels,
+                            num_classes=None if labels is None else 10)
     if name.startswith("folder:"):
         channels = 3 if channels is None else channels
         if channels not in (1, 3):
@@ -446,3 +460,42 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, leve
         return _folder_splits(name, name[len("folder:"):], image_size, channels,
                               _declared_levels(name, DEFAULT_LEVELS, levels), seed)
     return _tfds_splits(name, data_dir, levels)
+
+
+# Sources read into memory whole: `load_arrays` gives them as numpy arrays, with no TensorFlow.
+IN_MEMORY_DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "sample_photos")
+
+
+def _in_memory_source(name, data_dir, seed, levels):
+    """(train, test, levels, (train_labels, test_labels) or None) of an `IN_MEMORY_DATASETS` source."""
+    if name == "digits":
+        (train, test), detected = load_digits()
+        return train, test, _declared_levels(name, detected, levels), load_digit_labels()
+    if name == "sample_photos":
+        train, test = load_sample_photos()
+        return train, test, _declared_levels(name, DEFAULT_LEVELS, levels), None
+    train, test = _fashion_mnist_arrays(data_dir)
+    if name == "binarized_fashion_mnist":
+        train, test = _binarize(train, seed, 0), _binarize(test, FIXED_SPLIT_SEED, 1)
+    detected = 2 if name == "binarized_fashion_mnist" else DEFAULT_LEVELS
+    return train, test, _declared_levels(name, detected, levels), _fashion_mnist_labels(data_dir)
+
+
+def load_arrays(name, data_dir=None, seed=0, levels=None):
+    """An in-memory dataset's splits as numpy arrays, with no TensorFlow (numpy-fed training under
+    any Keras backend, e.g. JAX on a machine without TensorFlow): the images of `load_dataset`'s
+    splits, in the same order.
+
+    Returns:
+        ({"train", "validation", "test"}: uint8 arrays (N, H, W, C), image shape, number of levels).
+
+    Raises:
+        DataError: for a name not in `IN_MEMORY_DATASETS` (TFDS and folders need `load_dataset`), or
+            as `load_dataset` does.
+    """
+    if name not in IN_MEMORY_DATASETS:
+        raise DataError(f"load_arrays reads {', '.join(IN_MEMORY_DATASETS)}; use load_dataset (tf.data) for "
+                        f"TFDS datasets and folders. Received name={name!r}.")
+    train, test, num_levels, _ = _in_memory_source(name, data_dir, seed, levels)
+    (train, validation, test), _ = _split_arrays(name, train, test, num_levels, seed)
+    return {"train": train, "validation": validation, "test": test}, tuple(train.shape[1:]), num_levels

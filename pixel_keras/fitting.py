@@ -1,9 +1,14 @@
 """What every training loop of ours shares (the training app and the benchmarks): the optimizer
-with its learning-rate schedule, and a wall-clock budget. In the library so no app imports another."""
+with its learning-rate schedule, a wall-clock budget, and the training view of a model (the fast
+loss of the logistic mixture head). In the library so no app imports another."""
 
 import time
 
 import keras
+from keras import ops
+
+from pixel_keras.heads import DiscretizedLogisticMixture, observed_level_log_probs
+from pixel_keras.likelihood import NegativeLogLikelihood, _all_layers, _targets_in_range, bits_per_dim_from_nats
 
 OPTIMIZERS = ("rmsprop", "adam")  # the paper's, PixelCNN++'s
 LR_SCHEDULES = ("constant", "cosine")
@@ -35,3 +40,84 @@ class TimeBudget(keras.callbacks.Callback):
         if self.seconds > 0 and time.perf_counter() - self._start > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class MixtureNegativeLogLikelihood(keras.losses.Loss):
+    """`NegativeLogLikelihood` (bits per dimension, batch mean) of a logistic mixture head scored
+    from its parameters: y_pred (batch, H, W, C, 3K) as the layer "head_params" gives them, y_true
+    the integer images. Only the observed level's bin is evaluated (`observed_level_log_probs`), so
+    a step costs K logistics per value instead of K x num_levels; the value equals the full head's
+    NLL to float32 rounding, NaN for an image with a target outside [0, num_levels) or not an integer.
+
+    Args:
+        num_levels: L >= 2, the head's.
+        log_scale_min: the head's log-scale floor.
+    """
+
+    def __init__(self, num_levels, log_scale_min=-7.0, name="nll_bits_per_dim", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
+            raise ValueError(f"Expected num_levels to be an integer >= 2. Received num_levels={num_levels!r}.")
+        self.num_levels = num_levels
+        self.log_scale_min = float(log_scale_min)
+
+    def call(self, y_true, y_pred):
+        values = ops.cast(y_true, "float32")
+        levels = ops.cast(ops.clip(ops.round(values), 0.0, self.num_levels - 1.0), "int32")
+        log_probs = observed_level_log_probs(ops.cast(y_pred, "float32"), levels, self.num_levels, self.log_scale_min)
+        nats = -ops.sum(log_probs, axis=(1, 2, 3))
+        nats = ops.where(_targets_in_range(values, self.num_levels), nats, float("nan"))
+        return bits_per_dim_from_nats(nats, y_true.shape[1:4])
+
+    def get_config(self):
+        return {**super().get_config(), "num_levels": self.num_levels, "log_scale_min": self.log_scale_min}
+
+
+def _parameters_instead_of_probabilities(layer, *args, **kwargs):
+    """`clone_model`'s call_function: every mixture head passes its parameters through."""
+    return args[0] if isinstance(layer, DiscretizedLogisticMixture) else layer(*args, **kwargs)
+
+
+def training_view(model):
+    """(model to fit, its loss) for a model from `build_model` / `build_multiscale_model`.
+
+    Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: a
+    functional model on the same inputs that shares every layer (and weight) of `model` but stops
+    before the head's per-level log-probabilities, outputting its parameters (batch, H, W, C, 3K)
+    (a multi-scale model's stages merged as its logits are), with `MixtureNegativeLogLikelihood`,
+    which scores the observed level only. Fitting the view trains `model`; `model` itself keeps
+    the per-level output that the likelihood, samplers, codec and export read, and is what to save.
+    """
+    heads = [layer for layer in _all_layers(model) if isinstance(layer, DiscretizedLogisticMixture)]
+    if not heads:
+        return model, NegativeLogLikelihood()
+    settings = {(head.num_levels, head.log_scale_min) for head in heads}
+    if len(settings) != 1:
+        raise ValueError("Expected one (num_levels, log_scale_min) for every mixture head. "
+                         f"Received {sorted(settings)}.")
+    num_levels, log_scale_min = settings.pop()
+    view = keras.models.clone_model(model, clone_function=lambda layer: layer,
+                                    call_function=_parameters_instead_of_probabilities, recursive=True)
+    return view, MixtureNegativeLogLikelihood(num_levels, log_scale_min)
+
+
+def compile_for_training(model, optimizer, jit_compile="auto"):
+    """Compile `model` (loss `NegativeLogLikelihood`, for evaluation and checkpoints) and its
+    `training_view` with the same `optimizer` object; returns the model to `fit` (`model` itself for
+    the categorical head). Both hold the same variables and one optimizer state, so a checkpoint of
+    `model` and `model.optimizer` is the whole training state, whichever of the two was fitted."""
+    fit_model, loss = training_view(model)
+    model.compile(optimizer=optimizer, loss=NegativeLogLikelihood(), jit_compile=jit_compile)
+    if fit_model is not model:
+        fit_model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
+    return fit_model
+
+
+def keep_model(callback, model):
+    """`callback`, set to `model` and kept there when `fit` runs on a training view (`fit` sets
+    every callback's model to the model it fits): for callbacks that need the full model's
+    per-level output, e.g. a sampling gallery. Returns `callback`."""
+    callback.set_model(model)
+    callback.set_model = lambda fitted: None  # this instance only
+    return callback

@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-import tensorflow as tf
+from PIL import Image
 
 
 def image_grid(images, num_levels, columns=None, border=1):
@@ -29,5 +29,6 @@ def image_grid(images, num_levels, columns=None, border=1):
 
 
 def write_png(path, image):
-    """Write a uint8 image (H, W, C) as a PNG file."""
-    tf.io.write_file(str(path), tf.io.encode_png(image))
+    """Write a uint8 image (H, W, C), C = 1 or 3, as a PNG file (Pillow: no TensorFlow needed)."""
+    image = np.asarray(image, np.uint8)
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(str(path), format="PNG")

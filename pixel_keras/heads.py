@@ -37,14 +37,15 @@ def features_per_channel(head, num_levels, num_mixtures):
 
 def head_output(features, head, image_shape, num_levels, num_mixtures):
     """The model's output from the head convolution's features (batch, H, W, C * per-channel):
-    a Reshape (categorical) or a Reshape plus `DiscretizedLogisticMixture`, named "logits"."""
+    a Reshape (categorical) or a Reshape plus `DiscretizedLogisticMixture`, named "logits".
+    Float32 under every mixed-precision policy: the likelihoods need float32 logits."""
     height, width, channels = image_shape
     per_channel = features_per_channel(head, num_levels, num_mixtures)
     if head == "categorical":
         shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
-        return keras.layers.Reshape(shape, name="logits")(features)
-    params = keras.layers.Reshape((height, width, channels, per_channel), name="head_params")(features)
-    return DiscretizedLogisticMixture(num_levels, num_mixtures, name="logits")(params)
+        return keras.layers.Reshape(shape, name="logits", dtype="float32")(features)
+    params = keras.layers.Reshape((height, width, channels, per_channel), name="head_params", dtype="float32")(features)
+    return DiscretizedLogisticMixture(num_levels, num_mixtures, name="logits", dtype="float32")(params)
 
 
 def _log1mexp(x):
@@ -54,16 +55,31 @@ def _log1mexp(x):
     return ops.log(-ops.expm1(-x))
 
 
+def _level_edges(levels, num_levels):
+    """Lower bin edge of (float) level k, (2k - 1) / (L - 1) - 1; k + 1 gives its upper edge. The
+    all-levels and the observed-level paths both compute edges with this one expression, so they
+    see bit-identical edge values."""
+    return (2.0 * levels - 1.0) / (num_levels - 1) - 1.0
+
+
+def _bin_log_probs(lower, upper, first, last):
+    """log P(bin) from its standardised edges a < b: level 0 (`first`) takes sigma(b), the last
+    level 1 - sigma(a), others sigma(b) - sigma(a) = sigma(b) sigma(-a) (1 - exp(a - b)), in logs
+    -softplus(-b) - softplus(a) + log1mexp(b - a): stable in both tails and for tiny scales."""
+    log_cdf_upper = -ops.softplus(-upper)  # log sigma(b)
+    log_sf_lower = -ops.softplus(lower)  # log (1 - sigma(a))
+    inside = log_cdf_upper + log_sf_lower + _log1mexp(upper - lower)
+    return ops.where(first, log_cdf_upper, ops.where(last, log_sf_lower, inside))
+
+
 def discretized_logistic_log_probs(means, log_scales, num_levels):
     """log P(level) for each of `num_levels` levels under discretized logistics.
 
     Level k sits at x_k = 2k / (L - 1) - 1 in [-1, 1] (the models' input scaling) with a bin of
     half-width 1 / (L - 1); level 0 takes the lower tail, level L - 1 the upper one. Neighbouring
     bins share one rounded edge value, so the probabilities telescope to 1 even at scale e^-7 (two
-    separately rounded edges would leave gaps of float32 ulps times the density, ~1e-5). Inside,
-    sigma(b) - sigma(a) (a < b the bin's edges in standardised units) is computed as
-    sigma(b) sigma(-a) (1 - exp(a - b)), in logs: -softplus(-b) - softplus(a) + log1mexp(b - a):
-    stable in both tails and for tiny scales, with no density shortcut.
+    separately rounded edges would leave gaps of float32 ulps times the density, ~1e-5). No density
+    shortcut for narrow bins (`_bin_log_probs`).
 
     Args:
         means, log_scales: (..., K) float tensors (log-scales already floored).
@@ -72,23 +88,39 @@ def discretized_logistic_log_probs(means, log_scales, num_levels):
     Returns:
         (..., K, L) log-probabilities.
     """
-    edges = (2.0 * ops.arange(num_levels + 1, dtype=means.dtype) - 1.0) / (num_levels - 1) - 1.0
+    edges = _level_edges(ops.arange(num_levels + 1, dtype=means.dtype), num_levels)
     standardised = (edges - means[..., None]) * ops.exp(-log_scales)[..., None]
-    lower, upper = standardised[..., :-1], standardised[..., 1:]  # a, b of each level
-    log_cdf_upper = -ops.softplus(-upper)  # log sigma(b)
-    log_sf_lower = -ops.softplus(lower)  # log (1 - sigma(a))
-    inside = log_cdf_upper + log_sf_lower + _log1mexp(upper - lower)
     levels = ops.arange(num_levels)
-    return ops.where(levels == 0, log_cdf_upper, ops.where(levels == num_levels - 1, log_sf_lower, inside))
+    return _bin_log_probs(standardised[..., :-1], standardised[..., 1:], levels == 0, levels == num_levels - 1)
+
+
+def _components(params, log_scale_min):
+    """(..., 3K) parameters -> log mixture weights, means, floored log-scales, each (..., K)."""
+    logits, means, log_scales = ops.split(params, PARAMS_PER_COMPONENT, axis=-1)
+    return ops.log_softmax(logits, axis=-1), means, ops.maximum(log_scales, log_scale_min)
 
 
 def mixture_log_probs(params, num_levels, log_scale_min):
     """(..., 3K) parameters [mixture logits, means, log-scales] -> (..., L) log-probabilities:
     log-sum-exp over the components of log pi_k + log P_k(level)."""
-    logits, means, log_scales = ops.split(params, PARAMS_PER_COMPONENT, axis=-1)
-    log_scales = ops.maximum(log_scales, log_scale_min)
-    log_weights = ops.log_softmax(logits, axis=-1)[..., None]
-    return ops.logsumexp(log_weights + discretized_logistic_log_probs(means, log_scales, num_levels), axis=-2)
+    log_weights, means, log_scales = _components(params, log_scale_min)
+    return ops.logsumexp(log_weights[..., None] + discretized_logistic_log_probs(means, log_scales, num_levels),
+                         axis=-2)
+
+
+def observed_level_log_probs(params, levels, num_levels, log_scale_min):
+    """log P(observed level) only: (..., 3K) parameters and (...) integer levels in [0, L) -> (...).
+
+    What training needs, K logistics per value instead of K x L (PixelCNN++'s loss); the same edges,
+    tails, floor and log-sum-exp as `mixture_log_probs`, so it equals that output at `levels` to
+    float32 rounding (for L = 2 too: it is log p(level), not the Bernoulli logit)."""
+    log_weights, means, log_scales = _components(params, log_scale_min)
+    k = ops.cast(levels, params.dtype)[..., None]
+    inverse_scales = ops.exp(-log_scales)
+    lower = (_level_edges(k, num_levels) - means) * inverse_scales
+    upper = (_level_edges(k + 1.0, num_levels) - means) * inverse_scales
+    per_component = _bin_log_probs(lower, upper, k == 0.0, k == num_levels - 1.0)
+    return ops.logsumexp(log_weights + per_component, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
@@ -131,6 +163,10 @@ class DiscretizedLogisticMixture(keras.layers.Layer):
         if self.num_levels == 2:
             return tuple(input_shape[:-1])
         return tuple(input_shape[:-1]) + (self.num_levels,)
+
+    def compute_output_spec(self, params):
+        # `call` returns float32 under any policy; the symbolic output must say so too.
+        return keras.KerasTensor(self.compute_output_shape(params.shape), dtype="float32")
 
     def get_config(self):
         return {**super().get_config(), "num_levels": self.num_levels, "num_mixtures": self.num_mixtures,

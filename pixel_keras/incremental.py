@@ -80,6 +80,21 @@ def _put(tensor, start, update):
     return ops.slice_update(tensor, [0, start] + [0] * (len(tensor.shape) - 2), update)
 
 
+def _in_compute_dtype(layer, value):
+    """A weight or a float input of `layer` in its compute dtype, as `Layer.__call__` would give it:
+    the rules compute outside `__call__` (no autocast), so under a mixed-precision policy a float32
+    variable or a float32 input (e.g. into the float32 head) would otherwise meet bfloat16 values."""
+    if value is None or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(value.dtype)):
+        return value
+    return ops.cast(value, layer.compute_dtype)
+
+
+def _layer_arguments(node, values):
+    """(args, kwargs) of a node's layer call from `values`, float tensors in the layer's compute dtype."""
+    args, kwargs = node.arguments.fill_in(values)
+    return keras.tree.map_structure(lambda value: _in_compute_dtype(node.operation, value), (args, kwargs))
+
+
 def _shift_rows_up(window):
     """Drop the oldest row of a row window and append a zero row (the new current row)."""
     return ops.concatenate([window[:, 1:], ops.zeros_like(window[:, :1])], axis=1)
@@ -183,7 +198,7 @@ class MaskedConvRule(PointwiseRule):
     def start(self, batch):
         kernel = self.layer.kernel[: self.rows_above + 1]  # the masked kernel: rows below are zero
         self.matrix = ops.reshape(kernel, (-1, self.layer.filters))
-        self.bias = self.layer.bias if self.layer.use_bias else None
+        self.bias = _in_compute_dtype(self.layer, self.layer.bias) if self.layer.use_bias else None
         if self.pointwise:
             return ()
         width = self.image_shape[1] + 2 * self.half_width
@@ -262,7 +277,7 @@ class RowLSTMRule(PointwiseRule):
 
     def start(self, batch):
         units, width = self.layer.units, self.image_shape[1]
-        self.state_matrix = ops.reshape(self.layer.state_to_state, (-1, 4 * units))
+        self.state_matrix = ops.reshape(self.layer.compute_kernel(self.layer.state_to_state), (-1, 4 * units))
         hidden = ops.zeros((batch, width + 2 * self.half, units), self.layer.compute_dtype)
         cell = ops.zeros((batch, width, units), self.layer.compute_dtype)
         return (self.conv.start(batch), hidden, cell, hidden, cell)
@@ -304,8 +319,9 @@ class DiagonalBiLSTMRule(PointwiseRule):
     def start(self, batch):
         units, width = self.layer.units, self.image_shape[1]
         self.input_matrices = [ops.reshape(conv.kernel, (-1, 4 * units)) for conv in self.layer.input_to_state]
-        self.input_biases = [conv.bias for conv in self.layer.input_to_state]
-        self.state_matrices = [ops.reshape(kernel, (2 * units, 4 * units)) for kernel in self.layer.state_to_state]
+        self.input_biases = [_in_compute_dtype(conv, conv.bias) for conv in self.layer.input_to_state]
+        self.state_matrices = [ops.reshape(self.layer.compute_kernel(kernel), (2 * units, 4 * units))
+                               for kernel in self.layer.state_to_state]
         dtype = self.layer.compute_dtype
         row = ops.zeros((batch, width, units), dtype)
         padded_row = ops.zeros((batch, width + 1, units), dtype)
@@ -357,8 +373,8 @@ class SpatialLSTMRule(PointwiseRule):
     def start(self, batch):
         units, width, gates = self.layer.units, self.image_shape[1], self.layer.conditioning_units
         conv = self.layer.input_to_state
-        self.input_matrix, self.input_bias = ops.reshape(conv.kernel, (-1, gates)), conv.bias
-        self.state_matrix = ops.reshape(self.layer.state_to_state, (2 * units, gates))
+        self.input_matrix, self.input_bias = ops.reshape(conv.kernel, (-1, gates)), _in_compute_dtype(conv, conv.bias)
+        self.state_matrix = ops.reshape(self.layer.compute_kernel(self.layer.state_to_state), (2 * units, gates))
         row = ops.zeros((batch, width, units), self.layer.compute_dtype)
         padded_row = ops.zeros((batch, width + 1, units), self.layer.compute_dtype)
         return (row, row, padded_row, padded_row)
@@ -407,11 +423,12 @@ class GatedBlockRule(PointwiseRule):
 
     def start(self, batch):
         link = self.layer.link
-        self.link_matrix = ops.reshape(link.kernel, (-1, link.filters))
+        self.link_matrix = ops.reshape(_in_compute_dtype(link, link.kernel), (-1, link.filters))
+        self.link_bias = _in_compute_dtype(link, link.bias) if link.use_bias else None
         dtype, width = self.layer.compute_dtype, self.image_shape[1]
         link_row = ops.zeros((batch, 1, width, link.filters), dtype)  # row 0 reads a zero row above
-        if link.use_bias:
-            link_row = link_row + link.bias
+        if self.link_bias is not None:
+            link_row = link_row + self.link_bias
         return (self.vertical.start(batch), self.horizontal.start(batch), self.output_conv.start(batch), link_row)
 
     def _biases(self, kwargs):
@@ -435,8 +452,8 @@ class GatedBlockRule(PointwiseRule):
         window = ops.slice_update(window, [0, conv.rows_above, conv.half_width, 0], args[0][0])
         pre = conv.row_apply(window)
         link_row = ops.matmul(pre, self.link_matrix)
-        if self.layer.link.use_bias:
-            link_row = link_row + self.layer.link.bias
+        if self.link_bias is not None:
+            link_row = link_row + self.link_bias
         bias = self._biases(kwargs)[0]
         if bias is not None:
             pre = pre + bias
@@ -564,7 +581,7 @@ class IncrementalModel:
         states = list(states)
         for index, (node, rule, stages) in enumerate(self.plan):
             if stage in stages:
-                args, kwargs = node.arguments.fill_in(values)
+                args, kwargs = _layer_arguments(node, values)
                 states[index], outputs = call(rule, states[index], args, kwargs)
                 self._store(values, node, outputs)
         return states, values
@@ -585,7 +602,7 @@ class IncrementalModel:
         index_of = {id(node): index for index, (node, _, _) in enumerate(self.plan)}
         for node, rule, action in self.commit_plan:
             index = index_of[id(node)]
-            args, kwargs = node.arguments.fill_in(values)
+            args, kwargs = _layer_arguments(node, values)
             if action == "write":
                 states[index] = rule.write(states[index], col, args[0])
                 continue

@@ -1,11 +1,13 @@
 """Exact discrete log-likelihoods: nats per image, bits per dimension, and the training loss."""
 
 import math
+import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
+from pixel_keras.backend import model_function
 from pixel_keras.layers.conditioning import Conditioning
 
 
@@ -116,6 +118,25 @@ def check_labels(labels, num_classes, batch):
     return array.astype(np.int32)
 
 
+_SCORERS = weakref.WeakKeyDictionary()
+
+
+def _scorer(model, image_shape, conditional):
+    """The model's compiled (images[, labels]) -> log p, made once per model (`model_function`:
+    a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX), so that repeated
+    scoring does not run the network op by op."""
+    if model not in _SCORERS:
+        weak_model = weakref.ref(model)  # the cache must not keep its key alive
+
+        def score(images, labels=None):
+            inputs = images if labels is None else [images, labels]
+            return log_prob_from_logits(weak_model()(inputs, training=False), images)
+
+        signature = [((None,) + tuple(image_shape), "int32", "images")] + [((None,), "int32", "labels")] * conditional
+        _SCORERS[model] = model_function(model, score, signature)
+    return _SCORERS[model]
+
+
 def log_prob(model, images, batch_size=256, *, labels=None):
     """log p(image) in nats (log p(image | label) for a conditional model) for each image, shape
     (batch,), as a numpy array.
@@ -129,11 +150,11 @@ def log_prob(model, images, batch_size=256, *, labels=None):
     image_shape, num_levels = model_spec(model)
     images = check_images(images, image_shape, num_levels)
     labels = check_labels(labels, num_classes_of(model), len(images))
+    score = _scorer(model, image_shape, labels is not None)
     chunks = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        inputs = batch if labels is None else [batch, labels[start:start + batch_size]]
-        chunks.append(ops.convert_to_numpy(log_prob_from_logits(model(inputs, training=False), batch)))
+        batch = [images[start:start + batch_size]] + ([] if labels is None else [labels[start:start + batch_size]])
+        chunks.append(ops.convert_to_numpy(score(*batch)))
     return np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
 
 

@@ -147,7 +147,9 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     per_channel = features_per_channel(head, num_levels, num_mixtures)
     for units, part in ((head_units, "head_hidden"), (channels * per_channel, "head_logits")):
         x = keras.layers.ReLU(name=f"{part}_relu")(x)
-        x = MaskedConv2D(units, 1, "B", channels, name=part)(x)
+        # The last convolution computes in float32 under a mixed-precision policy: logits (and the
+        # mixture head's means, whose bins are 2 / 255 wide) need float32's resolution.
+        x = MaskedConv2D(units, 1, "B", channels, name=part, dtype="float32" if part == "head_logits" else None)(x)
     logits = head_output(x, head, tuple(image_shape), num_levels, num_mixtures)
     inputs = [tensor for tensor in (images, labels, condition_map) if tensor is not None]  # [images, labels, map]
     return keras.Model(inputs if len(inputs) > 1 else images, logits, name=arch)

@@ -50,6 +50,10 @@ class Subsample(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1] // self.factor, input_shape[2] // self.factor) + tuple(input_shape[3:])
 
+    def compute_output_spec(self, inputs):
+        # The input's dtype (int32 images), not the policy's float compute dtype.
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=inputs.dtype)
+
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
 
@@ -147,7 +151,7 @@ def build_multiscale_model(arch, image_shape, num_levels=256, factor=2, num_laye
     small = Subsample(factor, name=SUBSAMPLE)(images)
     small_logits = small_model(small if labels is None else [small, labels])
     large_logits = conditional([images, small] + extra)
-    logits = MergeScales(factor, name="merge_scales")([small_logits, large_logits])
+    logits = MergeScales(factor, name="merge_scales", dtype="float32")([small_logits, large_logits])  # float32 logits
     return keras.Model(images if labels is None else [images, labels], logits, name=f"multiscale_{arch}")
 
 

@@ -14,17 +14,17 @@ the small stage's and then the conditional stage's incremental loop in one funct
 whole model twice (`pixel_keras.multiscale`).
 
 The two differ only where a uniform falls within float rounding of a CDF boundary. Either loop is
-a `tf.function` with a fixed input signature (traced once per model, any batch size), XLA-compiled
-on request.
+compiled once per model by `backend.model_function`: on TensorFlow a `tf.function` with a fixed
+input signature (any batch size), XLA-compiled on request; `jax.jit` on JAX; eager on PyTorch.
 """
 
 import warnings
 import weakref
 
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from pixel_keras.backend import model_function, seed_argument, uniform
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
 from pixel_keras.multiscale import (conditional_parts, multiscale_factor, put_small, small_positions, stage_masks,
@@ -32,12 +32,6 @@ from pixel_keras.multiscale import (conditional_parts, multiscale_factor, put_sm
 from pixel_keras.xla import default_jit_compile
 
 METHODS = ("fast", "plain")
-
-
-def uniforms(seed, shape):
-    """The uniform numbers in [0, 1) of one `fill` call: element [i, row, col, channel] decides the
-    value of image i there. The only TensorFlow-specific draw (stateless: a seed fixes them)."""
-    return tf.random.stateless_uniform(shape, tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)]))
 
 
 def inverse_cdf(logits, uniform, temperature):
@@ -93,15 +87,11 @@ class Sampler:
                 warnings.warn(f"Fast sampling is not available for this model, using the plain loop: {error}")
                 method = "plain"
         self.method = method
-        signature = [
-            tf.TensorSpec((None,) + self.image_shape, tf.int32, name="images"),
-            tf.TensorSpec((None,) + self.image_shape, tf.bool, name="known_mask"),
-            tf.TensorSpec((), tf.int64, name="seed"),
-            tf.TensorSpec((), tf.float32, name="temperature"),
-        ]
+        signature = [((None,) + self.image_shape, "int32", "images"), ((None,) + self.image_shape, "bool", "known_mask"),
+                     ((), "int64", "seed"), ((), "float32", "temperature")]  # seed: `backend.seed_argument`
         if self.num_classes is not None:
-            signature.append(tf.TensorSpec((None,), tf.int32, name="labels"))
-        self.fill = tf.function(self._fill, input_signature=signature, jit_compile=jit_compile)
+            signature.append(((None,), "int32", "labels"))
+        self.fill = model_function(model, self._fill, signature, jit_compile)
 
     def _incremental_stages(self):
         """[(IncrementalModel, image shape)]: the model's own, or for a multi-scale model the
@@ -118,11 +108,11 @@ class Sampler:
 
     def _fill(self, images, known_mask, seed, temperature, labels=None):
         """Replace every pixel value where `known_mask` is False by a draw from the model."""
-        draws = uniforms(seed, tf.shape(images))
+        draws = uniform(ops.shape(images), seed)  # [i, row, col, channel] decides image i's value there
         if self.method == "fast":
             return self._fast_fill(images, known_mask, draws, temperature, labels)[0]
         for stage_mask in self.stage_masks:  # a phase draws only what its mask leaves unknown
-            known = known_mask if stage_mask is None else tf.logical_or(known_mask, stage_mask)
+            known = known_mask if stage_mask is None else ops.logical_or(known_mask, stage_mask)
             images = self._plain_loop(images, known, draws, temperature, labels)
         return images
 
@@ -140,7 +130,7 @@ class Sampler:
         small, small_logits = self._fast_loop(small_stage, small_shape, images[:, ::f, ::f], known_mask[:, ::f, ::f],
                                               draws[:, ::f, ::f], temperature, context, record)
         images = put_small(small, images, f)
-        known_mask = tf.logical_or(known_mask, small_positions(self.image_shape, f)[None, :, :, None])
+        known_mask = ops.logical_or(known_mask, small_positions(self.image_shape, f)[None, :, :, None])
         images, logits = self._fast_loop(conditional, self.image_shape, images, known_mask, draws, temperature,
                                          {**context, "conditioning_map": self.map_network(small)}, record)
         return images, (put_small(small_logits, logits, f) if record else None)
@@ -160,12 +150,12 @@ class Sampler:
             def draw():
                 logits = self.model(self._inputs(images, labels), training=False)[:, row, col, channel]
                 values = inverse_cdf(logits, draws[:, row, col, channel], temperature)
-                return tf.where(known, images[:, row, col, channel], values)
+                return ops.where(known, images[:, row, col, channel], values)
 
-            values = tf.cond(tf.reduce_all(known), lambda: images[:, row, col, channel], draw)
-            return index + 1, ops.slice_update(images, [0, row, col, channel], tf.reshape(values, (-1, 1, 1, 1)))
+            values = ops.cond(ops.all(known), lambda: images[:, row, col, channel], draw)
+            return index + 1, ops.slice_update(images, [0, row, col, channel], ops.reshape(values, (-1, 1, 1, 1)))
 
-        _, images = ops.while_loop(lambda index, _: index < size, body, (tf.constant(0), images),
+        _, images = ops.while_loop(lambda index, _: index < size, body, (ops.convert_to_tensor(0), images),
                                    maximum_iterations=size)
         return images
 
@@ -175,23 +165,23 @@ class Sampler:
 
         Returns (images, logits the draws used, (batch, H, W, C[, levels]), or None unless `record`)."""
         height, width, channels = image_shape
-        batch = tf.shape(images)[0]
+        batch = ops.shape(images)[0]
         states, fixed = incremental.start(batch, context=context)
         levels = () if self.num_levels == 2 else (self.num_levels,)
         record_shape = (batch, height, width, channels) + levels if record else (0,)
-        recorded = tf.zeros(record_shape, tf.float32)
+        recorded = ops.zeros(record_shape, "float32")
 
         def pixel_step(row, col, images, states, recorded):
             for channel in range(channels):
                 pixel = ops.slice(images, [0, row, col, 0], [batch, 1, 1, channels])
                 states, output = incremental.step(states, fixed, pixel, row, col)
-                logits = tf.cast(output[:, 0, 0, channel], tf.float32)
+                logits = ops.cast(output[:, 0, 0, channel], "float32")
                 values = inverse_cdf(logits, draws[:, row, col, channel], temperature)
-                values = tf.where(known_mask[:, row, col, channel], images[:, row, col, channel], values)
-                images = ops.slice_update(images, [0, row, col, channel], tf.reshape(values, (-1, 1, 1, 1)))
+                values = ops.where(known_mask[:, row, col, channel], images[:, row, col, channel], values)
+                images = ops.slice_update(images, [0, row, col, channel], ops.reshape(values, (-1, 1, 1, 1)))
                 if record:
                     start = [0, row, col, channel] + [0] * len(levels)
-                    recorded = ops.slice_update(recorded, start, tf.reshape(logits, (-1, 1, 1, 1) + levels))
+                    recorded = ops.slice_update(recorded, start, ops.reshape(logits, (-1, 1, 1, 1) + levels))
             pixel = ops.slice(images, [0, row, col, 0], [batch, 1, 1, channels])
             return images, incremental.commit(states, fixed, pixel, row, col), recorded
 
@@ -200,12 +190,12 @@ class Sampler:
                 return (col + 1,) + pixel_step(row, col, images, states, recorded)
 
             _, images, states, recorded = ops.while_loop(
-                lambda col, *_: col < width, col_step, (tf.constant(0), images, states, recorded),
+                lambda col, *_: col < width, col_step, (ops.convert_to_tensor(0), images, states, recorded),
                 maximum_iterations=width)
             return row + 1, images, incremental.end_row(states, fixed, row), recorded
 
         _, images, _, recorded = ops.while_loop(
-            lambda row, *_: row < height, row_step, (tf.constant(0), images, states, recorded),
+            lambda row, *_: row < height, row_step, (ops.convert_to_tensor(0), images, states, recorded),
             maximum_iterations=height)
         return images, (recorded if record else None)
 
@@ -213,14 +203,13 @@ class Sampler:
         """The fast loop's result and the logits of every draw (for tests): numpy arrays."""
         if self.incremental is None:
             raise ValueError(f"fill_with_logits needs the fast method. This Sampler uses method={self.method!r}.")
-        images = tf.constant(images, tf.int32)
-        labels = None if labels is None else tf.constant(labels, tf.int32)
+        images = np.asarray(images, np.int32)
+        labels = None if labels is None else np.asarray(labels, np.int32)
         if not hasattr(self, "_recording_loop"):
-            self._recording_loop = tf.function(self._fast_fill, reduce_retracing=True)
-        filled, logits = self._recording_loop(
-            images, tf.constant(known_mask, tf.bool), uniforms(tf.constant(seed, tf.int64), tf.shape(images)),
-            tf.constant(temperature, tf.float32), labels, record=True)
-        return filled.numpy(), logits.numpy()
+            self._recording_loop = model_function(self.model, lambda *args: self._fast_fill(*args, record=True))
+        filled, logits = self._recording_loop(images, np.asarray(known_mask, bool), uniform(images.shape, seed),
+                                              np.float32(temperature), labels)
+        return ops.convert_to_numpy(filled), ops.convert_to_numpy(logits)
 
     def sample(self, num_images, seed=0, temperature=1.0, labels=None, batch_size=256):
         """`num_images` new images, int32 (num_images, H, W, C); `labels` (num_images,) for a
@@ -266,13 +255,12 @@ class Sampler:
         labels = check_labels(labels, self.num_classes, len(images))
         chunks = []
         for chunk, start in enumerate(range(0, len(images), batch_size)):
-            arguments = [tf.constant(images[start:start + batch_size], tf.int32),
-                         tf.constant(known_mask[start:start + batch_size], tf.bool),
-                         tf.constant(_chunk_seed(int(seed), chunk), tf.int64),
-                         tf.constant(float(temperature), tf.float32)]
+            arguments = [np.asarray(images[start:start + batch_size], np.int32),
+                         np.asarray(known_mask[start:start + batch_size], bool),
+                         seed_argument(_chunk_seed(int(seed), chunk)), np.float32(temperature)]
             if labels is not None:
-                arguments.append(tf.constant(labels[start:start + batch_size], tf.int32))
-            chunks.append(self.fill(*arguments).numpy())
+                arguments.append(np.asarray(labels[start:start + batch_size], np.int32))
+            chunks.append(ops.convert_to_numpy(self.fill(*arguments)))
         return np.concatenate(chunks) if chunks else np.zeros(images.shape, np.int32)
 
 

@@ -4,10 +4,33 @@ Used by the causality tests: masks multiply weights by exact zeros, so a forbidd
 as an exactly non-zero gradient and an allowed one as a non-zero gradient almost surely.
 """
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from pixel_keras.masks import feature_groups
+
+
+def jacobian(fn, x):
+    """d fn(x) / d x as a numpy array of shape fn(x).shape + x.shape, by the backend's autodiff
+    (TensorFlow's GradientTape, jax.jacrev, torch.autograd.functional.jacobian)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(x)
+        return tape.jacobian(y, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.jacrev(fn)(x))
+    if backend == "torch":
+        import torch
+
+        return torch.autograd.functional.jacobian(fn, torch.as_tensor(x)).cpu().numpy()
+    raise NotImplementedError(f"No Jacobian for the {backend!r} backend in these tests.")
 
 
 def dependency_map(fn, input_shape, color_channels, out_blocks=1, in_groups=None, out_groups=None, samples=4):
@@ -23,22 +46,27 @@ def dependency_map(fn, input_shape, color_channels, out_blocks=1, in_groups=None
         out_blocks: blocks of the output features (4 for LSTM gates).
         in_groups, out_groups: explicit group of each input / output feature (default: contiguous).
     """
-    x = tf.Variable(np.random.default_rng(0).uniform(-1, 1, (samples,) + tuple(input_shape)).astype("float32"))
-    with tf.GradientTape() as tape:
+    x = np.random.default_rng(0).uniform(-1, 1, (samples,) + tuple(input_shape)).astype("float32")
+    output_ranks = []
+
+    def summed(x):
         y = fn(x)
+        output_ranks.append(len(y.shape))
         if len(y.shape) == 5:  # logits: fold the levels of channel c with random weights
-            y = tf.reduce_sum(y * np.random.default_rng(1).normal(size=y.shape[-1]).astype("float32"), -1)
-            out_groups = np.arange(y.shape[-1]) if out_groups is None else out_groups
-        y_summed = tf.reduce_sum(y, axis=0)  # images are independent: d y_sum / d x[b] = d y[b] / d x[b]
-    jacobian = np.abs(tape.jacobian(y_summed, x).numpy()).max(axis=3)
-    if out_groups is None:
-        out_groups = feature_groups(y.shape[-1], color_channels, out_blocks)
+            y = ops.sum(ops.multiply(y, np.random.default_rng(1).normal(size=y.shape[-1]).astype("float32")), -1)
+        return ops.sum(y, axis=0)  # images are independent: d y_sum / d x[b] = d y[b] / d x[b]
+
+    gradients = np.abs(jacobian(summed, x)).max(axis=3)  # (H, W, F_out, H, W, F_in)
+    if out_groups is None:  # logits: feature c is channel c; feature maps: contiguous groups
+        folded = output_ranks[0] == 5
+        out_features = gradients.shape[2]
+        out_groups = np.arange(out_features) if folded else feature_groups(out_features, color_channels, out_blocks)
     if in_groups is None:
         in_groups = feature_groups(input_shape[2], color_channels)
-    depends = np.zeros(jacobian.shape[:2] + (color_channels,) + tuple(input_shape[:2]) + (color_channels,), bool)
+    depends = np.zeros(gradients.shape[:2] + (color_channels,) + tuple(input_shape[:2]) + (color_channels,), bool)
     for g_out in range(color_channels):
         for g_in in range(color_channels):
-            block = jacobian[:, :, out_groups == g_out][..., in_groups == g_in]
+            block = gradients[:, :, out_groups == g_out][..., in_groups == g_in]
             depends[:, :, g_out, :, :, g_in] = block.max(axis=(2, 5)) > 0
     return depends
 

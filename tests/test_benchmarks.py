@@ -42,3 +42,32 @@ def test_budget_worker_trains_selects_and_scores_in_its_own_process(contender):
 def test_worker_failures_surface_with_the_workers_message():
     with pytest.raises(RuntimeError, match="unknown contender 'nonsense'"):
         run_in_process("throughput", contender="nonsense", image_shape=(4, 4, 1), num_levels=4, batch=2, steps=1)
+
+
+def test_numpy_training_stream_reshuffles_every_pass_in_full_batches():
+    from benchmarks.worker import repeating_batches
+
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    stream = repeating_batches(images, 4, seed=0, numpy_input=True)  # what our models get off TensorFlow
+    batches = [next(stream) for _ in range(4)]  # two full batches per pass of 10 images, two passes
+    assert all(batch.shape == (4, 1, 1, 1) and batch.dtype == np.uint8 for batch in batches)
+    passes = [np.concatenate(batches[:2]).ravel(), np.concatenate(batches[2:]).ravel()]
+    assert all(len(set(values)) == 8 for values in passes)  # no image twice within a pass
+    assert not np.array_equal(passes[0], passes[1])
+    with pytest.raises(ValueError, match="at least one batch of 16 training images. Received 10"):
+        repeating_batches(images, 16, seed=0, numpy_input=True)
+
+
+def test_default_tables_leave_out_the_peer_only_where_tensorflow_probability_is_missing(monkeypatch, capsys):
+    import importlib.util
+
+    from benchmarks.header import runnable
+
+    defaults = ("pixelcnn", "tfp:num_resnet=2")
+    real_find_spec = importlib.util.find_spec
+    assert runnable(defaults, defaults) == list(defaults)  # installed here
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "tensorflow_probability" else real_find_spec(name, *args))
+    assert runnable(defaults, defaults) == ["pixelcnn"]
+    assert "left out" in capsys.readouterr().out
+    assert runnable(["tfp"], defaults) == ["tfp"]  # asked for by name: kept, its worker says what is missing

@@ -75,6 +75,10 @@ def _logits_of_scaled_input(model):
 def test_models_are_causal(arch, image_shape, num_levels, skip):
     # The same stream width for every arch: gated_pixelcnn's stacks have h features, the others' 2h.
     hidden = 12 if arch == "gated_pixelcnn" else 6
+    # Fixed initial weights: with 4 random inputs and 4 features per colour group, some draws leave a
+    # corner pixel's ReLUs off for every input (a missed dependency, never a leak); which draws do
+    # depends on the backend's RNG and on the tests run before, so the weights are seeded.
+    keras.utils.set_random_seed(0)
     model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=hidden, skip=skip)
     _random_bias(model)
     depends = dependency_map(_logits_of_scaled_input(model), image_shape, image_shape[2])

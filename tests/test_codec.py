@@ -101,7 +101,7 @@ def test_round_trip_every_kind(arch, shape, levels):
     np.testing.assert_array_equal(codec.decompress(model, blobs), images)
     check_size(model, images, blobs)
     # Encoder and decoder ran one and the same traced graph (a retrace could compute other floats).
-    assert codec._codec(model).advance.experimental_get_tracing_count() == 1
+    assert codec._codec(model).stages[0].advance.experimental_get_tracing_count() == 1
 
 
 def test_conditional_model_round_trip_needs_the_labels():
@@ -196,14 +196,81 @@ def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
         run_cli(codec.main, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "bad.pkc" in error and "truncated" in error and "\n" not in error
+    (tmp_path / "blobs" / "img1.pkc").write_bytes(blobs[1][:-1] + bytes([blobs[1][-1] ^ 0x40]))  # in one batch
+    with pytest.raises(ValueError, match=r"img1\.pkc: .*corrupted"):
+        codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")])
 
 
 def test_model_without_an_incremental_step_is_a_clear_error():
+    inputs = keras.Input((2, 2, 1), dtype="int32", name="images")
+    x = keras.layers.Conv2D(4, 3, padding="same")(keras.layers.Rescaling(1.0)(inputs))  # no rule: unmasked
+    model = keras.Model(inputs, keras.layers.Reshape((2, 2, 1, 4))(x))
+    with pytest.raises(ValueError, match="one sub-pixel at a time.*Conv2D"):
+        codec.compress(model, np.zeros((1, 2, 2, 1), np.int32))
+
+
+def coding_batches(images, fillers, slots):
+    """Coding batches that put image k in slot slots[k], the other slots from `fillers`."""
+    batches = []
+    for number, slot in enumerate(slots):
+        batch = fillers[number % len(fillers)].copy()
+        batch[slot] = images[number]
+        batches.append(batch)
+    return batches
+
+
+@pytest.mark.parametrize("arch", ["pixelcnn", "gated_pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm"])
+def test_probabilities_do_not_depend_on_the_batch(arch):
+    """The float probabilities that code an image are bit-identical whatever else is in its coding
+    batch and whatever its slot: what lets any blob decode alone or beside any others."""
+    keras.utils.set_random_seed(1)
+    model = pk.build_model(arch, (2, 3, 3), 8, num_layers=2, hidden=8)
+    check_batch_independence(model, (2, 3, 3), 8)
+
+
+def check_batch_independence(model, shape, levels):
+    batch = codec.CODING_BATCH
+    coder = codec._codec(model)
+    images = random_images(shape, levels, batch, seed=11)
+    reference = coder.coding_probabilities(images)  # image k in slot k
+    fillers = [np.zeros((batch,) + shape, np.int32), random_images(shape, levels, batch, seed=12)]
+    slots = np.random.default_rng(13).permutation(batch)
+    for number, other in enumerate(coding_batches(images, fillers, slots)):
+        table = coder.coding_probabilities(other)[slots[number]]
+        assert table.tobytes() == reference[number].tobytes(), (number, slots[number])
+    assert len(np.unique(reference.reshape(batch, -1), axis=0)) == batch  # images that differ, floats that differ
+    assert [stage.advance.experimental_get_tracing_count() for stage in coder.stages] == [1] * len(coder.stages)
+
+
+def test_multiscale_round_trip_and_size():
+    """A multi-scale model codes the small image, then the rest given it (each value once)."""
     from pixel_keras.multiscale import build_multiscale_model
 
+    keras.utils.set_random_seed(2)
     model = build_multiscale_model("pixelcnn", (4, 4, 1), 8, factor=2, num_layers=1, hidden=4)
-    with pytest.raises(ValueError, match="one sub-pixel at a time.*Subsample"):
-        codec.compress(model, np.zeros((1, 4, 4, 1), np.int32))
+    images = random_images((4, 4, 1), 8, 3, seed=5)
+    coder = codec._codec(model)
+    assert coder.coding_symbols(images).shape == (3, 16)  # 4 small values + 12 others: none twice
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs[2:]), images[2:])  # alone, another slot
+    check_size(model, images, blobs)
+    check_batch_independence(model, (4, 4, 1), 8)
+
+
+def test_many_images_in_several_batches_decode_in_any_grouping():
+    """More images than a coding batch: blobs decode together, alone, and in another order."""
+    keras.utils.set_random_seed(3)
+    model = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=4)
+    count = codec.CODING_BATCH + 3
+    images = random_images((2, 2, 1), 4, count, seed=6)
+    blobs = codec.compress(model, images)
+    assert len(blobs) == count
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    order = np.random.default_rng(4).permutation(count)
+    np.testing.assert_array_equal(codec.decompress(model, [blobs[i] for i in order]), images[order])
+    np.testing.assert_array_equal(codec.decompress(model, [blobs[-1]]), images[-1:])
+    assert codec.compress(model, images[order[:5]]) == [blobs[i] for i in order[:5]]  # the blob is the image's alone
 
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")

@@ -12,7 +12,8 @@ from pixel_keras.incremental import IncrementalModel
 from pixel_keras.layers import MaskedConv2D
 from pixel_keras.layers.conditioning import Conditioning
 from pixel_keras.multiscale import small_positions
-from pixel_keras.sampling import Sampler, uniforms
+from pixel_keras.backend import uniform
+from pixel_keras.sampling import Sampler
 
 FAST_ARCHS = pk.ARCHS  # every arch: a new one must sample fast, exactly
 # (image_shape, num_levels): grayscale, RGB and binary.
@@ -95,7 +96,7 @@ def _assert_same_up_to_boundaries(fast, plain, model, seed, num_levels, labels=N
                                   logits_of=_full_network_logits):
     """Fast and plain draws agree except where the uniform lies within 1e-4 of a CDF boundary of
     the conditional at an image's first difference (after it, the images legitimately diverge)."""
-    draws = uniforms(seed, fast.shape).numpy().reshape(len(fast), -1)
+    draws = keras.ops.convert_to_numpy(uniform(fast.shape, seed)).reshape(len(fast), -1)
     differing = np.flatnonzero((fast != plain).reshape(len(fast), -1).any(axis=1))
     assert len(differing) <= max(1, len(fast) // 10), f"{len(differing)} of {len(fast)} images differ"
     for image in differing:

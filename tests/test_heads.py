@@ -7,11 +7,10 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import pixel_keras as pk
 from pixel_keras.heads import DiscretizedLogisticMixture, mixture_log_probs
-from tests.dependencies import assert_causal, dependency_map
+from tests.dependencies import assert_causal, dependency_map, jacobian
 from tests.test_fast_sampling import _check_logits, _sharp_model
 from tests.test_sampling import _frequencies_match
 
@@ -69,10 +68,8 @@ def test_matches_the_numpy_reference(num_levels):
 
 
 def test_gradients_are_finite_at_the_edges_and_the_floor():
-    params = tf.Variable(PARAMETER_SETS)
-    with tf.GradientTape() as tape:
-        total = tf.reduce_sum(mixture_log_probs(params, 256, -7.0))
-    assert np.isfinite(tape.gradient(total, params).numpy()).all()
+    gradient = jacobian(lambda params: keras.ops.sum(mixture_log_probs(params, 256, -7.0)), PARAMETER_SETS)
+    assert gradient.shape == np.shape(PARAMETER_SETS) and np.isfinite(gradient).all()
 
 
 def test_binary_output_is_the_bernoulli_logit():
@@ -165,7 +162,7 @@ def test_training_run_with_the_mixture_head(tmp_path, capsys):
 
     run_dir = tmp_path / "run"
     command = ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
-               "--steps-per-epoch", "2", "--gallery-size", "0", "--validation-images", "16",
+               "--steps-per-epoch", "2", "--gallery-size", "1", "--gallery-every", "0", "--validation-images", "16",
                "--head", "logistic_mixture", "--num-mixtures", "2", "--optimizer", "adam", "--lr-schedule", "cosine",
                "--run-dir", str(run_dir)]
     training_run.main(command + ["--steps", "2"])
@@ -175,8 +172,9 @@ def test_training_run_with_the_mixture_head(tmp_path, capsys):
     config = json.loads((run_dir / "run.json").read_text())
     assert (config["head"], config["num_mixtures"], config["optimizer"], config["lr_schedule"]) == (
         "logistic_mixture", 2, "adam", "cosine")
-    model = keras.saving.load_model(run_dir / "best.keras")
+    model = keras.saving.load_model(run_dir / "best.keras")  # fitted through the training view, saved whole
     assert isinstance(model.get_layer("logits"), DiscretizedLogisticMixture)
+    assert (run_dir / "gallery" / "samples.png").exists()  # drawn from the full model, not the view
 
 
 def test_export_serves_the_mixture_head_without_our_code(tmp_path):
@@ -200,3 +198,119 @@ def test_export_serves_the_mixture_head_without_our_code(tmp_path):
     done = subprocess.run([sys.executable, str(check), str(tmp_path / "export"), str(tmp_path / "expected.npz")],
                           cwd=tmp_path, env=environment, capture_output=True, text=True)
     assert done.returncode == 0 and "serving checks passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# The training view (pixel_keras.fitting): the mixture's loss from its parameters, observed level only.
+
+@pytest.mark.parametrize("num_levels", [2, 3, 256])
+def test_observed_level_equals_the_full_heads_level(num_levels):
+    """Every level of every parameter set (edge levels, means beyond [-1, 1], scales at and below
+    the floor): log P(observed) equals the all-levels head's entry to float32 rounding."""
+    from pixel_keras.heads import observed_level_log_probs
+
+    full = _log_probs(PARAMETER_SETS, num_levels)  # (sets, L)
+    params = np.repeat(PARAMETER_SETS[:, None], num_levels, axis=1)  # (sets, L, 3K), level k in row k
+    levels = np.broadcast_to(np.arange(num_levels), full.shape)
+    observed = np.asarray(observed_level_log_probs(keras.ops.convert_to_tensor(params), levels, num_levels, -7.0))
+    np.testing.assert_allclose(observed, full, rtol=1e-5, atol=1e-6)
+
+
+def _view_case(image_shape, num_levels, seed=0):
+    """A 1-layer mixture model with sharpened head weights (log-scales down to the floor), its
+    training view and loss, and images that include both edge levels."""
+    from pixel_keras.fitting import training_view
+
+    keras.utils.set_random_seed(seed)
+    model = pk.build_model("pixelcnn", image_shape, num_levels, num_layers=1, hidden=4, **MIXTURE)
+    head = model.get_layer("head_logits")
+    kernel, bias = head.get_weights()
+    bias = bias.reshape(image_shape[2], 3, 2)  # per channel [logits, means, log-scales] x 2 components
+    bias[:, 2, 0] = -9.0  # the first component's log-scale below the floor (clamped to -7)
+    head.set_weights([kernel * 8.0, bias.reshape(-1)])
+    images = np.random.default_rng(seed).integers(0, num_levels, (6,) + image_shape).astype(np.int32)
+    images[0], images[1] = 0, num_levels - 1
+    fit_model, loss = training_view(model)
+    return model, fit_model, loss, images
+
+
+@pytest.mark.parametrize("image_shape,num_levels", [
+    ((2, 2, 1), 256), ((2, 2, 3), 256), ((3, 2, 3), 5), ((2, 2, 1), 2), ((2, 2, 3), 2)])
+def test_view_loss_equals_the_full_nll(image_shape, num_levels):
+    from pixel_keras.likelihood import nll_bits_per_dim
+
+    model, fit_model, loss, images = _view_case(image_shape, num_levels)
+    params = np.asarray(fit_model(images))
+    assert params.shape == (6,) + image_shape + (6,) and (params[..., 4] < -7.0).mean() > 0.5  # at the floor
+    loss.reduction = None
+    fast = np.asarray(loss(images, params))
+    np.testing.assert_allclose(fast, np.asarray(nll_bits_per_dim(images, model(images))), rtol=1e-5)
+    fast_mean = float(_round_tripped_loss(num_levels)(images, params))
+    assert fast_mean == pytest.approx(float(pk.NegativeLogLikelihood()(images, model(images))), rel=1e-5)
+
+
+def _round_tripped_loss(num_levels):
+    """The view's loss rebuilt from its config (as a compiled model's loss is by `.keras` loading)."""
+    from pixel_keras.fitting import MixtureNegativeLogLikelihood
+
+    return keras.losses.deserialize(keras.losses.serialize(MixtureNegativeLogLikelihood(num_levels)))
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 3), 256), ((2, 2, 1), 2)])
+def test_view_gradient_equals_the_full_gradient(image_shape, num_levels):
+    import tensorflow as tf
+
+    model, fit_model, loss, images = _view_case(image_shape, num_levels)
+    gradients = []
+    for net, objective in ((model, pk.NegativeLogLikelihood()), (fit_model, loss)):
+        with tf.GradientTape() as tape:
+            value = objective(images, net(images, training=True))
+        gradients.append(tape.gradient(value, model.trainable_variables))
+    for full, fast in zip(*gradients):  # float32 rounding of the full path's sum over all levels
+        full = np.asarray(full)
+        np.testing.assert_allclose(np.asarray(fast), full, rtol=1e-4, atol=1e-4 * np.abs(full).max())
+
+
+def test_multiscale_view_loss_equals_the_full_nll():
+    from pixel_keras.fitting import training_view
+    from pixel_keras.likelihood import nll_bits_per_dim
+
+    keras.utils.set_random_seed(0)
+    model = pk.build_multiscale_model("pixelcnn", (4, 4, 1), 5, num_layers=1, hidden=4, **MIXTURE)
+    fit_model, loss = training_view(model)
+    images = np.random.default_rng(0).integers(0, 5, (4, 4, 4, 1)).astype(np.int32)
+    loss.reduction = None
+    np.testing.assert_allclose(np.asarray(loss(images, fit_model(images))),
+                               np.asarray(nll_bits_per_dim(images, model(images))), rtol=1e-5)
+
+
+def test_view_loss_is_nan_for_targets_the_head_cannot_score():
+    model, fit_model, loss, images = _view_case((2, 2, 1), 2)
+    bad = images.astype(np.float32)
+    bad[2, 0, 0, 0], bad[3, 1, 1, 0], bad[4, 0, 1, 0] = 255.0, 0.5, -1.0  # 8-bit data, non-integer, negative
+    loss.reduction = None
+    values = np.asarray(loss(bad, fit_model(images)))
+    assert np.isnan(values[2:5]).all() and np.isfinite(values[[0, 1, 5]]).all()
+
+
+def test_a_training_step_through_the_view_trains_the_full_model():
+    from pixel_keras.fitting import compile_for_training, keep_model, training_view
+
+    model, _, _, images = _view_case((2, 2, 3), 256)
+    categorical = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=4)
+    assert training_view(categorical)[0] is categorical
+    fit_model = compile_for_training(model, keras.optimizers.Adam(1e-2), jit_compile=False)
+    assert fit_model is not model and fit_model.optimizer is model.optimizer
+    before, output_before = [w.numpy().copy() for w in model.weights], np.asarray(model(images))
+    first = fit_model.train_on_batch(images, images)
+    assert all((w.numpy() != b).any() for w, b in zip(model.trainable_weights, before)
+               if w.shape.rank and "kernel" in w.path)
+    assert not np.allclose(np.asarray(model(images)), output_before)
+    for _ in range(3):
+        last = fit_model.train_on_batch(images, images)
+    assert last < first and int(model.optimizer.iterations) == 4
+    kept, plain = keep_model(keras.callbacks.Callback(), model), keras.callbacks.Callback()
+    fit_model.fit(images, images, epochs=1, verbose=0, callbacks=[kept, plain])
+    assert kept.model is model and plain.model is fit_model  # e.g. the gallery samples the full model
+    assert float(model.evaluate(images, images, verbose=0)) == pytest.approx(
+        float(fit_model.evaluate(images, images, verbose=0)), rel=1e-5)

@@ -76,6 +76,7 @@ def test_seeds_fix_samples():
     assert (pk.sample(model, 4, seed=3, temperature=0.5) != first).any()
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("arch,method", [(arch, "fast") for arch in pk.ARCHS] + [("pixelcnn", "plain")])
 def test_loop_is_traced_once(arch, method):
     sampler = pk.Sampler(pk.build_model(arch, (3, 3, 1), 2, num_layers=1, hidden=2), method=method)

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pixel_keras.backend import seed_argument
 from pixel_keras.gallery import image_grid, write_png
 from pixel_keras.multiscale import multiscale_factor
 from pixel_keras.sampling import Sampler
@@ -128,10 +129,10 @@ class Gallery(keras.callbacks.Callback):
         known = np.zeros((num_samples + count,) + self.held_out.shape[1:], bool)
         known[num_samples:, : height // 2] = True
         start = np.concatenate([np.zeros((num_samples,) + self.held_out.shape[1:], np.int32), self.held_out])
-        arguments = [tf.constant(start), tf.constant(known), tf.constant(seed, tf.int64), tf.constant(1.0)]
+        arguments = [start, known, seed_argument(seed), np.float32(1.0)]  # numpy: any Keras backend
         if labels:
-            arguments.append(tf.constant(np.concatenate(labels)))
-        drawn = self.sampler.fill(*arguments).numpy()
+            arguments.append(np.concatenate(labels).astype(np.int32))
+        drawn = keras.ops.convert_to_numpy(self.sampler.fill(*arguments))
         return drawn[:num_samples], drawn[num_samples:], self.held_out
 
     def write(self, step):

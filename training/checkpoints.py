@@ -14,7 +14,9 @@ from pixel_keras.cli import RunError
 class RunCheckpoints:
     """`checkpoints/` holds the latest training states (model, optimizer with its step count, best
     validation figure) as TensorFlow checkpoints; `best.keras` is the model with the lowest
-    validation bits/dim, ready for `keras.models.load_model`.
+    validation bits/dim, ready for `keras.models.load_model`. Under another Keras backend (JAX),
+    whose variables are not TensorFlow trackables, the checkpoint holds `tf.Variable` copies of
+    them, written at each save and read back at restore: the same files, manager and checks.
 
     Args:
         model: the compiled model (its optimizer is checkpointed with it).
@@ -27,10 +29,15 @@ class RunCheckpoints:
         self.best_path = pathlib.Path(run_dir) / "best.keras"
         self.best_validation = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name="best_validation")
         model.optimizer.build(model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                              best_validation=self.best_validation)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=2)
         self._variables = list(model.variables) + list(model.optimizer.variables) + [self.best_validation]
+        self._copies = None  # TensorFlow backend: the checkpoint tracks the model itself
+        if keras.backend.backend() == "tensorflow":
+            self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                                  best_validation=self.best_validation)
+        else:
+            self._copies = [tf.Variable(value, trainable=False) for value in self.state()]
+            self.checkpoint = tf.train.Checkpoint(variables=self._copies)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=2)
 
     @property
     def step(self):
@@ -65,6 +72,8 @@ class RunCheckpoints:
                 f"checkpoint {latest} cannot be read ({first_line}); "
                 "restore it or start over with a new --run-dir."
             ) from None
+        if self._copies is not None:
+            self._assign([copy.numpy() for copy in self._copies])
         return self.step
 
     def state(self):
@@ -77,6 +86,11 @@ class RunCheckpoints:
 
     def save(self, state=None):
         """Write the current state, or an earlier one from `state()` (the current one is put back)."""
+        if self._copies is not None:
+            for copy, value in zip(self._copies, self.state() if state is None else state):
+                copy.assign(value)
+            self.manager.save(checkpoint_number=self.step)
+            return
         if state is None:
             self.manager.save(checkpoint_number=self.step)
             return
@@ -117,10 +131,20 @@ class SaveCheckpoints(keras.callbacks.Callback):
         self.every_steps = every_steps
         self.candidate = None
 
+    def on_train_begin(self, logs=None):
+        self.step = self.checkpoints.step
+
     def on_train_batch_end(self, batch, logs=None):
+        # The step is counted, not read: under JAX, Keras detaches the variables during an epoch and
+        # reading them needs a state sync, done here only when a state is copied or written.
+        self.step += 1
         if not np.isfinite((logs or {}).get("loss", math.nan)):  # the epoch's running mean: all steps
             self.candidate = None
             return
+        if self.candidate is None and self.step % self.every_steps:
+            return
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
         if self.candidate is not None:
             self.checkpoints.save(self.candidate)
             self.candidate = None

@@ -16,26 +16,22 @@ from pixel_keras.cli import RunError, run_cli
 
 
 def _nll_nats(model):
-    """A compiled function (images, labels or None) -> nats per image under `model`."""
-    import tensorflow as tf
+    """A function (images, labels or None) -> nats per image under `model`, numpy in and out:
+    `pk.log_prob`, compiled once per model on every Keras backend."""
+    from pixel_keras.likelihood import log_prob
 
-    from pixel_keras.likelihood import log_prob_from_logits
-
-    def nats(images, labels=None):
-        inputs = images if labels is None else [images, labels]
-        return -log_prob_from_logits(model(inputs, training=False), images)
-
-    return tf.function(nats)
+    return lambda images, labels=None: -log_prob(model, images, batch_size=max(1, len(images)), labels=labels)
 
 
 def _test_batches(splits, batch_size):
-    """(int32 images, labels or None) batches of the test split (of (image, label) pairs for a
-    class-conditional model)."""
+    """(int32 images, int32 labels or None) numpy batches of the test split (of (image, label)
+    pairs for a class-conditional model)."""
+    import numpy as np
     import tensorflow as tf
 
-    for batch in splits.test.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+    for batch in splits.test.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
         images, labels = batch if isinstance(batch, tuple) else (batch, None)
-        yield tf.cast(images, tf.int32), labels
+        yield images.astype(np.int32), None if labels is None else labels.astype(np.int32)
 
 
 def evaluate_model(model, splits, batch_size=256, print_fn=print):
@@ -46,7 +42,7 @@ def evaluate_model(model, splits, batch_size=256, print_fn=print):
     from pixel_keras.likelihood import bits_per_dim_from_nats
 
     score = _nll_nats(model)
-    nats = np.concatenate([score(images, labels).numpy() for images, labels in _test_batches(splits, batch_size)])
+    nats = np.concatenate([score(images, labels) for images, labels in _test_batches(splits, batch_size)])
     mean_nats = float(nats.mean())
     mean_bits = float(bits_per_dim_from_nats(mean_nats, splits.image_shape))
     headline = (f"{mean_nats:.2f} nats per image ({mean_bits:.4f} bits/dim)" if splits.num_levels == 2
@@ -70,7 +66,7 @@ def _print_stages(model, splits, batch_size, mean_bits, print_fn):
 
     small_model, _, factor = stages(model)
     score = _nll_nats(small_model)
-    nats = np.concatenate([score(images[:, ::factor, ::factor], labels).numpy()
+    nats = np.concatenate([score(images[:, ::factor, ::factor], labels)
                            for images, labels in _test_batches(splits, batch_size)])
     small_bits = float(bits_per_dim_from_nats(nats.mean(), splits.image_shape))
     print_fn(f"  stages, bits/dim of the whole image: small image ({factor}x subsampled) {small_bits:.4f} "
@@ -81,7 +77,6 @@ def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
     """A class-conditional model as a classifier: the share of test images whose own label has the
     highest log p(image | label) (ties count as wrong). Returns (accuracy, number of images)."""
     import numpy as np
-    import tensorflow as tf
 
     from pixel_keras.likelihood import num_classes_of
 
@@ -89,9 +84,9 @@ def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
     score = _nll_nats(model)
     correct = []
     for images, labels in _test_batches(splits, batch_size):
-        nats = np.stack([score(images, tf.fill(tf.shape(labels), k)).numpy() for k in range(num_classes)], axis=1)
-        own = np.take_along_axis(nats, labels.numpy()[:, None].astype(np.int64), axis=1)[:, 0]
-        correct.append((nats.argmin(axis=1) == labels.numpy()) & ((nats == own[:, None]).sum(axis=1) == 1))
+        nats = np.stack([score(images, np.full_like(labels, k)) for k in range(num_classes)], axis=1)
+        own = np.take_along_axis(nats, labels[:, None].astype(np.int64), axis=1)[:, 0]
+        correct.append((nats.argmin(axis=1) == labels) & ((nats == own[:, None]).sum(axis=1) == 1))
     correct = np.concatenate(correct)
     accuracy = float(correct.mean())
     print_fn(f"classifier accuracy (argmax over the {num_classes} labels of log p(image | label)) on "

@@ -7,6 +7,7 @@ Re-running the same command resumes from the run directory's latest checkpoint.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -14,7 +15,7 @@ import sys
 
 from pixel_keras.cli import RunError, run_cli
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
-from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, make_optimizer
+from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training, keep_model, make_optimizer
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
                "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale")
@@ -87,7 +88,7 @@ def parse_args(argv=None):
     parser.add_argument("--gallery-size", type=int, default=8,
                         help="samples (and completions) per gallery (0: no galleries)")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
-                        help="XLA; auto: on where a GPU is present")
+                        help="XLA; auto: on TensorFlow where a GPU is present, on JAX always (Keras' auto)")
     parser.add_argument("--eval-batch-size", type=int, default=256, help="batch for validation and test")
     args = parser.parse_args(argv)
     import pixel_keras
@@ -172,16 +173,35 @@ def make_pipelines(splits, args, step, options):
     return train, validation
 
 
+def one_device_scope(args):
+    """Under a Keras backend other than TensorFlow, a run trains on one device with no strategy:
+    tf.distribute (--devices N > 1, TF_CONFIG with several workers) is a TensorFlow feature."""
+    import keras
+
+    from .distribution import cluster_workers
+
+    backend = keras.backend.backend()
+    if (args.devices or 1) > 1 or cluster_workers() > 1:
+        asked = f"--devices {args.devices}" if (args.devices or 1) > 1 else f"TF_CONFIG ({cluster_workers()} workers)"
+        raise RunError(f"{asked}: data-parallel training uses tf.distribute, a TensorFlow feature; run with "
+                       f"KERAS_BACKEND=tensorflow (the backend now is {backend}), or on one device")
+    return contextlib.nullcontext()
+
+
 def main(argv=None):
     args = parse_args(argv)
+    import keras
+
     from .distribution import is_chief, make_strategy
 
-    strategy = make_strategy(args.devices)  # first: it may split the CPU into logical devices
-    replicas = strategy.num_replicas_in_sync
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    # first: the strategy may split the CPU into logical devices
+    strategy = make_strategy(args.devices) if on_tensorflow else None
+    scope = strategy.scope() if strategy else one_device_scope(args)
+    replicas = strategy.num_replicas_in_sync if strategy else 1
     if args.batch_size % replicas:
         raise RunError(f"--batch-size {args.batch_size} (the global batch) must be a multiple of the "
                        f"{replicas} replicas it is split across")
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -200,30 +220,31 @@ def main(argv=None):
     splits = load_dataset(args.dataset, args.data_dir, args.image_size, args.channels, args.seed, args.levels)
     splits = with_labels(splits) if args.conditional else splits
     config, saved_config = check_run_config(args.run_dir, args)
-    jit_compile = {"auto": default_jit_compile(), "on": True, "off": False}[args.jit_compile]
+    # auto: on TensorFlow, XLA where a GPU is; elsewhere Keras' own auto (JAX: always XLA; PyTorch: eager)
+    auto = default_jit_compile() if on_tensorflow else "auto"
+    jit_compile = {"auto": auto, "on": True, "off": False}[args.jit_compile]
     if args.multiscale and (splits.image_shape[0] % args.multiscale or splits.image_shape[1] % args.multiscale):
         raise RunError(f"--multiscale {args.multiscale} needs a height and width that it divides; "
                        f"{splits.name} images are {splits.image_shape[0]} x {splits.image_shape[1]}")
 
     total_steps = args.steps or args.epochs * args.steps_per_epoch
-    with strategy.scope():
+    with scope:
         scales = {} if args.multiscale is None else {"factor": args.multiscale}
         model = (pk.build_multiscale_model if scales else pk.build_model)(
             args.arch, splits.image_shape, splits.num_levels, num_layers=args.layers, hidden=args.hidden,
             residual=args.residual, skip=args.skip, num_classes=splits.num_classes if args.conditional else None,
             head=args.head, num_mixtures=args.num_mixtures, **scales)
-        model.compile(
-            optimizer=make_optimizer(args.optimizer, args.learning_rate, args.lr_schedule, total_steps),
-            loss=pk.NegativeLogLikelihood(),
-            jit_compile=jit_compile,
-        )
+        # the mixture head fits a view scoring the observed level only; `model` (same weights and
+        # optimizer) is what checkpoints, best.keras, galleries and evaluation use
+        fit_model = compile_for_training(
+            model, make_optimizer(args.optimizer, args.learning_rate, args.lr_schedule, total_steps), jit_compile)
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
         if args.lr_schedule == "constant":  # the restore set the rate saved; a resume may change it
             model.optimizer.learning_rate = args.learning_rate
 
     print(f"{args.arch} on {splits.name} {splits.image_shape} x {splits.num_levels} levels: "
-          f"{model.count_params():,} parameters, {replicas} replica(s), "
+          f"{model.count_params():,} parameters, {replicas} replica(s) on {keras.backend.backend()}, "
           f"{'resuming at step ' + str(step) if step else 'new run'} in {run_dir}", flush=True)
     if saved_config and saved_config.get("learning_rate") != args.learning_rate:
         print(f"learning rate {saved_config.get('learning_rate')} -> {args.learning_rate} from step {step}")
@@ -239,7 +260,7 @@ def main(argv=None):
         gallery = Gallery(held_out, splits.num_levels, run_dir / "logs", run_dir / "gallery",
                           every=args.gallery_every, seed=args.seed, held_out_labels=held_out_labels,
                           num_classes=splits.num_classes if args.conditional else None)
-        gallery.set_model(model)  # also drawn when no `fit` runs (a finished run re-run)
+        keep_model(gallery, model)  # the full model, also when no `fit` runs (a finished run re-run)
     budget = TimeBudget(args.max_minutes)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
@@ -255,8 +276,8 @@ def main(argv=None):
     complete_before = step >= total_steps
     while step < total_steps and not budget.exhausted:
         initial_epoch, epochs, steps = next_fit(step, total_steps, args.steps_per_epoch)
-        history = model.fit(train, steps_per_epoch=steps, epochs=epochs, initial_epoch=initial_epoch,
-                            validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
+        history = fit_model.fit(train, steps_per_epoch=steps, epochs=epochs, initial_epoch=initial_epoch,
+                                validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
         if not np.isfinite(history.history["loss"][-1]):
             kept = checkpoints.saved_step
             raise RunError(

@@ -27,12 +27,13 @@ class DiagonalBiLSTM(CausalLSTMLayer):
 
     def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(units, color_channels, kernel_initializer, **kwargs)
-        self.skew = Skew(name="skew")
-        self.unskew = Unskew(name="unskew")
+        self.skew = Skew(name="skew", dtype=self.dtype_policy)
+        self.unskew = Unskew(name="unskew", dtype=self.dtype_policy)
         self.input_to_state = [
             MaskedConv2D(
                 4 * units, 1, mask_type="B", color_channels=color_channels, output_blocks=4,
                 kernel_initializer=self.kernel_initializer, name=f"input_to_state_{direction}",
+                dtype=self.dtype_policy,
             )
             for direction in ("left", "right")
         ]
@@ -61,7 +62,7 @@ class DiagonalBiLSTM(CausalLSTMLayer):
             input_gates = [input_gates[0] + conditioning, input_gates[1] + ops.flip(conditioning, axis=2)]
         skewed = ops.stack([self.skew(gates) for gates in input_gates])
         columns = ops.transpose(skewed, (3, 0, 1, 2, 4))  # (2W - 1 for square, 2, B, H, 4h)
-        kernels = ops.stack([kernel.value for kernel in self.state_to_state])  # (2, 2, h, 4h)
+        kernels = ops.stack([self.compute_kernel(kernel) for kernel in self.state_to_state])  # (2, 2, h, 4h)
         zeros = ops.zeros((2, ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
 
         def step_gates(hidden_previous, column_gates):

@@ -62,7 +62,7 @@ class GatedBlock(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.color_channels = color_channels
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        init = dict(kernel_initializer=self.kernel_initializer)
+        init = dict(kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)  # sub-layers: our policy
         self.vertical = MaskedConv2D(2 * units, kernel_size, "V", name="vertical", **init)
         self.link = keras.layers.Conv2D(2 * units, 1, name="vertical_to_horizontal", **init)
         self.horizontal = MaskedConv2D(

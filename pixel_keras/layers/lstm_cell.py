@@ -1,8 +1,9 @@
 """What the PixelRNN layers (Row LSTM, Diagonal BiLSTM, Spatial LSTM) share: cell update, scan, base."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+from pixel_keras import backend
 
 
 def lstm_update(gates, cells):
@@ -55,8 +56,9 @@ def conv1d_by_matmul(inputs, kernel, pad_before, pad_after):
 def lstm_scan(step_gates, initial, inputs, neighbour_cells=lambda cell: (cell,)):
     """Run an LSTM along the first axis of `inputs`; returns the stacked hidden states.
 
-    `tf.scan` rather than `keras.ops.scan`: the TensorFlow backend's `ops.scan` builds a while loop
-    without `maximum_iterations`, whose gradient XLA (`jit_compile=True`) refuses to compile.
+    Through `pixel_keras.backend.scan` (`tf.scan` on TensorFlow, for XLA's bounded loops). The step
+    runs in the gates' dtype: under a mixed-precision policy the caller's `step_gates` reads its
+    kernels cast to the compute dtype (`compute_kernel`), never a float32 variable as is.
 
     Args:
         step_gates: function (previous hidden state, inputs[t]) -> gate pre-activations at step t.
@@ -70,7 +72,7 @@ def lstm_scan(step_gates, initial, inputs, neighbour_cells=lambda cell: (cell,))
         cell, hidden = state
         return lstm_update(step_gates(hidden, step_inputs), neighbour_cells(cell))
 
-    _, hidden = tf.scan(step, inputs, initializer=(initial, initial))
+    _, hidden = backend.scan(step, (initial, initial), inputs)
     return hidden
 
 
@@ -93,6 +95,15 @@ class CausalLSTMLayer(keras.layers.Layer):
         self.units = units
         self.color_channels = color_channels
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def compute_kernel(self, variable):
+        """A float32 kernel variable in the compute dtype (under a mixed-precision policy).
+
+        Cast explicitly rather than left to `__call__`'s autocast scope: the incremental sampler's
+        steps read the state-to-state kernels outside any layer call, and a scan step then closes
+        over one tensor of the gates' dtype (not a variable) on every backend.
+        """
+        return ops.cast(variable, self.compute_dtype)
 
     @property
     def conditioning_units(self):

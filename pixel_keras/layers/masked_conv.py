@@ -62,7 +62,9 @@ class MaskedConv2D(keras.layers.Conv2D):
 
     @property
     def kernel(self):
-        return ops.multiply(super().kernel, ops.cast(self.mask, self.compute_dtype))
+        # In the compute dtype even outside `__call__`'s autocast scope (the incremental sampler
+        # reads it directly): a float32 variable next to bfloat16 activations is a dtype error.
+        return ops.multiply(ops.cast(super().kernel, self.compute_dtype), ops.cast(self.mask, self.compute_dtype))
 
     def get_config(self):
         config = super().get_config()

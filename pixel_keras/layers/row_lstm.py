@@ -31,7 +31,7 @@ class RowLSTM(CausalLSTMLayer):
         self.kernel_size = kernel_size
         self.input_to_state = MaskedConv2D(
             4 * units, (1, kernel_size), mask_type="B", color_channels=color_channels,
-            output_blocks=4, kernel_initializer=self.kernel_initializer, name="input_to_state",
+            output_blocks=4, kernel_initializer=self.kernel_initializer, name="input_to_state", dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):
@@ -51,9 +51,11 @@ class RowLSTM(CausalLSTMLayer):
         batch, width = ops.shape(inputs)[0], ops.shape(inputs)[2]
         zeros = ops.zeros((batch, width, self.units), dtype=self.compute_dtype)
 
+        kernel = self.compute_kernel(self.state_to_state)
+        half = self.kernel_size // 2  # "same" along the row: the whole previous row is the past
+
         def step_gates(hidden_above, row_gates):
-            half = self.kernel_size // 2  # "same" along the row: the whole previous row is the past
-            return row_gates + conv1d_by_matmul(hidden_above, self.state_to_state, half, half)
+            return row_gates + conv1d_by_matmul(hidden_above, kernel, half, half)
 
         hidden_rows = lstm_scan(step_gates, zeros, input_gates)
         return ops.transpose(hidden_rows, (1, 0, 2, 3))

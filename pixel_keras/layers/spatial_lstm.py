@@ -37,11 +37,11 @@ class SpatialLSTM(CausalLSTMLayer):
 
     def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(units, color_channels, kernel_initializer, **kwargs)
-        self.skew = Skew(name="skew")
-        self.unskew = Unskew(name="unskew")
+        self.skew = Skew(name="skew", dtype=self.dtype_policy)
+        self.unskew = Unskew(name="unskew", dtype=self.dtype_policy)
         self.input_to_state = MaskedConv2D(
             self.GATES * units, 1, mask_type="B", color_channels=color_channels, output_blocks=self.GATES,
-            kernel_initializer=self.kernel_initializer, name="input_to_state",
+            kernel_initializer=self.kernel_initializer, name="input_to_state", dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):
@@ -66,9 +66,11 @@ class SpatialLSTM(CausalLSTMLayer):
         columns = ops.transpose(skewed, (2, 0, 1, 3))
         zeros = ops.zeros((ops.shape(inputs)[0], inputs.shape[1], self.units), dtype=self.compute_dtype)
 
+        kernel = self.compute_kernel(self.state_to_state)
+
         def step_gates(hidden_previous, column_gates):
             # One row of padding on top only (the past side): the convolution never looks below.
-            return column_gates + conv1d_by_matmul(hidden_previous, self.state_to_state, 1, 0)
+            return column_gates + conv1d_by_matmul(hidden_previous, kernel, 1, 0)
 
         def left_and_above_cells(cell_previous):
             return cell_previous, _shift_down_one_row(cell_previous)
