@@ -1,7 +1,8 @@
 """Benchmark contenders named by a spec string, each measured in its own process.
 
     pixelcnn | row_lstm | diagonal_bilstm | spatial_lstm | gated_pixelcnn [:layers=12,hidden=128,residual=1,skip=0,jit=0,
-        head=logistic_mixture,num_mixtures=5,optimizer=adam,lr=0.001,lr_schedule=cosine,decay_steps=2000,multiscale=2]
+        head=logistic_mixture,num_mixtures=5,optimizer=adam,lr=0.001,lr_schedule=cosine,decay_steps=2000,multiscale=2,
+        dropout=0.5]
     tfp [:num_resnet=1,num_hierarchies=2,num_filters=32,num_logistic_mix=5,dropout_p=0.3]
 
 `tfp` is the peer, `tfp.distributions.PixelCNN` (PixelCNN++); it needs tf-keras, so it never

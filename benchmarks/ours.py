@@ -26,16 +26,18 @@ class OurModel:
         optimizer, lr, lr_schedule: as `training.run`'s --optimizer, --learning-rate, --lr-schedule;
             decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
         multiscale: f > 1 for `build_multiscale_model` with factor f (0: single scale).
+        dropout: `build_model`'s dropout rate on every block's output (training only).
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
                  head="categorical", num_mixtures=5, optimizer="rmsprop", lr=1e-3, lr_schedule="constant",
-                 decay_steps=None, multiscale=0):
+                 decay_steps=None, multiscale=0, dropout=0.0):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
         keras.utils.set_random_seed(0)
         options = dict(num_layers=layers or CPU_SIZES[arch][0], hidden=hidden or CPU_SIZES[arch][1],
-                       residual=bool(residual), skip=bool(skip), head=head, num_mixtures=num_mixtures)
+                       residual=bool(residual), skip=bool(skip), head=head, num_mixtures=num_mixtures,
+                       dropout=dropout)
         if multiscale:
             self.model = pk.build_multiscale_model(arch, image_shape, num_levels, factor=multiscale, **options)
         else:

@@ -81,10 +81,11 @@ def _put(tensor, start, update):
 
 
 def _in_compute_dtype(layer, value):
-    """A weight or a float input of `layer` in its compute dtype, as `Layer.__call__` would give it:
+    """A weight or a float input of `layer` in its compute dtype, as `Layer.__call__` would give it
+    (other call arguments, e.g. `training=False`, unchanged):
     the rules compute outside `__call__` (no autocast), so under a mixed-precision policy a float32
     variable or a float32 input (e.g. into the float32 head) would otherwise meet bfloat16 values."""
-    if value is None or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(value.dtype)):
+    if not hasattr(value, "dtype") or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(value.dtype)):
         return value
     return ops.cast(value, layer.compute_dtype)
 

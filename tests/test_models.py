@@ -1,5 +1,7 @@
 """Models: exact normalisation, .keras round trips, input validation, XLA compilation."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -89,3 +91,26 @@ def test_paper_default_sizes():
     rnn = pk.build_model("row_lstm", (8, 8, 1), 256)
     assert sum(isinstance(layer, pk.layers.RowLSTM) for layer in rnn.layers) == 12
     assert rnn.get_layer("row_lstm0").units == 128
+
+
+def test_dropout_acts_in_training_only_and_keeps_the_model_exact():
+    """Dropout on the blocks' outputs: the identity when scoring and sampling (probabilities of all
+    images still sum to 1, fast sampling has its rule), random while training; bad rates refused."""
+    keras.utils.set_random_seed(0)
+    model = pk.build_model("pixelcnn", (2, 2, 1), 3, num_layers=2, hidden=4, dropout=0.5)
+    images = all_images((2, 2, 1), 3)
+    log_p = pk.log_prob(model, images)
+    np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(log_p, pk.log_prob(model, images))
+    logits = keras.ops.convert_to_numpy(model(images, training=False))
+    trained = keras.ops.convert_to_numpy(model(images, training=True))
+    assert not np.allclose(logits, trained), "dropout should change the logits while training"
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the plain loop
+        pk.sample(model, 4, seed=0)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert len([layer for layer in restored.layers if isinstance(layer, keras.layers.Dropout)]) == 2
+    for rate in (1.0, -0.1, "0.5", True):
+        with pytest.raises(ValueError, match="dropout"):
+            pk.build_model("pixelcnn", (2, 2, 1), 3, num_layers=1, hidden=4, dropout=rate)

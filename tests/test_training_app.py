@@ -126,6 +126,7 @@ def test_bad_input_gives_one_line_errors(tmp_path):
     from PIL import Image
 
     assert "unknown --arch 'pixel_cnn'" in _error_of(tmp_path / "run", ["--arch", "pixel_cnn"])
+    assert "--dropout must be in [0, 1); received 1.5" in _error_of(tmp_path / "run", ["--dropout", "1.5"])
     assert "'no_such_dataset'" in _error_of(tmp_path / "run", ["--dataset", "no_such_dataset", "--data-dir", str(tmp_path / "tfds")])
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -18,14 +18,14 @@ from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
 from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training, keep_model, make_optimizer
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
-               "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale")
+               "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout")
 # Settings recorded in run.json that a resume may change (a lower learning rate after a divergence).
 RESUMABLE_KEYS = ("learning_rate",)
 # Settings an older run.json lacks, with the value the code that wrote it used: such a run resumes
 # only with that value, since another would change the model or data under its checkpoint.
 # validation_images and steps_per_epoch were flags before run.json recorded them: any value resumes.
 LEGACY_VALUES = {"levels": None, "conditional": False, "head": "categorical", "num_mixtures": 5,
-                 "optimizer": "rmsprop", "lr_schedule": "constant", "multiscale": None}
+                 "optimizer": "rmsprop", "lr_schedule": "constant", "multiscale": None, "dropout": 0.0}
 
 
 def parse_args(argv=None):
@@ -68,6 +68,8 @@ def parse_args(argv=None):
                         help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
     parser.add_argument("--num-mixtures", type=int, default=5,
                         help="logistic components per channel (--head logistic_mixture)")
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout rate on every block's output while training, in [0, 1) (0: none, the paper's)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of --steps-per-epoch steps")
     parser.add_argument("--steps-per-epoch", type=int, default=1000,
                         help="steps between validations, checkpoints and galleries")
@@ -101,6 +103,8 @@ def parse_args(argv=None):
             raise RunError(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
     if args.multiscale is not None and args.multiscale < 2:
         raise RunError(f"--multiscale must be >= 2 (the subsampling factor); received {args.multiscale}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise RunError(f"--dropout must be in [0, 1); received {args.dropout}")
     if args.steps is not None and args.steps < 1:
         raise RunError(f"--steps must be >= 1 (or left out for --epochs); received {args.steps}")
     for name in ("gallery_size", "gallery_every"):
@@ -233,7 +237,7 @@ def main(argv=None):
         model = (pk.build_multiscale_model if scales else pk.build_model)(
             args.arch, splits.image_shape, splits.num_levels, num_layers=args.layers, hidden=args.hidden,
             residual=args.residual, skip=args.skip, num_classes=splits.num_classes if args.conditional else None,
-            head=args.head, num_mixtures=args.num_mixtures, **scales)
+            head=args.head, num_mixtures=args.num_mixtures, dropout=args.dropout, **scales)
         # the mixture head fits a view scoring the observed level only; `model` (same weights and
         # optimizer) is what checkpoints, best.keras, galleries and evaluation use
         fit_model = compile_for_training(
