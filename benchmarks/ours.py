@@ -10,6 +10,7 @@ import numpy as np
 import pixel_keras as pk
 from pixel_keras.cpu_defaults import CPU_SIZES
 from pixel_keras.fitting import TimeBudget, compile_for_training, make_optimizer
+from pixel_keras.xla import default_jit_compile
 
 
 class OurModel:
@@ -46,9 +47,8 @@ class OurModel:
             raise ValueError("lr_schedule=cosine needs decay_steps=N in the contender spec. Received decay_steps=None.")
         # the model to fit: a mixture head's training view (observed level only), the same weights
         self.fit_model = compile_for_training(self.model, make_optimizer(optimizer, lr, lr_schedule, decay_steps),
-                                              _default_jit_compile() if jit is None else bool(jit))
+                                              default_jit_compile() if jit is None else bool(jit))
         self.numpy_input = keras.backend.backend() != "tensorflow"  # the worker's training stream
-        self.score = None if self.numpy_input else _tf_scorer(self.model)
 
     def params(self):
         return self.model.count_params()
@@ -68,9 +68,7 @@ class OurModel:
         self.fit_model.train_on_batch(images, images)
 
     def nll_nats(self, images):
-        if self.score is None:
-            return -pk.log_prob(self.model, images.astype(np.int32), batch_size=len(images))
-        return self.score(images.astype(np.int32)).numpy()
+        return -pk.log_prob(self.model, images.astype(np.int32), batch_size=len(images))
 
     def sampler(self, seed, method="fast"):
         """A function n -> n images, the compiled sampling loop (traced once for any n)."""
@@ -78,26 +76,8 @@ class OurModel:
         return lambda n: sampler.sample(n, seed=seed)
 
 
-def _default_jit_compile():
-    """TensorFlow: the training app's rule (XLA only with a GPU); other backends: Keras' "auto"."""
-    if keras.backend.backend() != "tensorflow":
-        return "auto"
-    from pixel_keras.xla import default_jit_compile
-
-    return default_jit_compile()
-
-
 def _int_pairs(images):
     import tensorflow as tf
 
     images = tf.cast(images, tf.int32)
     return images, images
-
-
-def _tf_scorer(model):
-    """Nats per image of int32 images, one `tf.function` (TensorFlow backend)."""
-    import tensorflow as tf
-
-    from pixel_keras.likelihood import log_prob_from_logits
-
-    return tf.function(lambda images: -log_prob_from_logits(model(images, training=False), images))

@@ -224,9 +224,7 @@ def main(argv=None):
     splits = load_dataset(args.dataset, args.data_dir, args.image_size, args.channels, args.seed, args.levels)
     splits = with_labels(splits) if args.conditional else splits
     config, saved_config = check_run_config(args.run_dir, args)
-    # auto: on TensorFlow, XLA where a GPU is; elsewhere Keras' own auto (JAX: always XLA; PyTorch: eager)
-    auto = default_jit_compile() if on_tensorflow else "auto"
-    jit_compile = {"auto": auto, "on": True, "off": False}[args.jit_compile]
+    jit_compile = {"auto": default_jit_compile(), "on": True, "off": False}[args.jit_compile]
     if args.multiscale and (splits.image_shape[0] % args.multiscale or splits.image_shape[1] % args.multiscale):
         raise RunError(f"--multiscale {args.multiscale} needs a height and width that it divides; "
                        f"{splits.name} images are {splits.image_shape[0]} x {splits.image_shape[1]}")
