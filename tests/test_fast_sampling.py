@@ -251,3 +251,14 @@ def test_fast_multiscale_completion_keeps_known_values_and_equals_plain():
     np.testing.assert_array_equal(fast[known], images[known])
     plain = pk.complete(model, images, known, seed=4, method="plain")
     _assert_same_up_to_boundaries(fast, plain, model, 4, 5, logits_of=_multiscale_logits)
+
+
+def test_fast_samples_of_a_model_with_dropout_equal_plain_samples():
+    """Dropout layers (`build_model(dropout=...)`) are the identity when sampling: the fast loop keeps
+    its rule for them and draws what the plain loop draws."""
+    keras.utils.set_random_seed(0)
+    model = pk.build_model("pixelcnn", (3, 3, 1), 4, num_layers=2, hidden=4, dropout=0.5)
+    fast = pk.sample(model, 16, seed=11)
+    plain = pk.sample(model, 16, seed=11, method="plain")
+    assert pk.sampling._sampler(model, "fast").method == "fast"
+    _assert_same_up_to_boundaries(fast, plain, model, 11, 4)
