@@ -2,7 +2,7 @@
 
     pixelcnn | row_lstm | diagonal_bilstm | spatial_lstm | gated_pixelcnn [:layers=12,hidden=128,residual=1,skip=0,jit=0,
         head=logistic_mixture,num_mixtures=5,optimizer=adam,lr=0.001,lr_schedule=cosine,decay_steps=2000,multiscale=2,
-        dropout=0.5]
+        dropout=0.5,precision=mixed_bfloat16]
     tfp [:num_resnet=1,num_hierarchies=2,num_filters=32,num_logistic_mix=5,dropout_p=0.3]
 
 `tfp` is the peer, `tfp.distributions.PixelCNN` (PixelCNN++); it needs tf-keras, so it never
@@ -22,7 +22,7 @@ PEER_DEFAULTS = {"num_resnet": 1, "num_hierarchies": 2, "num_filters": 32, "num_
 
 
 # Spec keys whose values are names, not numbers.
-NAME_KEYS = ("head", "optimizer", "lr_schedule")
+NAME_KEYS = ("head", "optimizer", "lr_schedule", "precision")
 
 
 def _value(text):

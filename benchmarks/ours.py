@@ -13,6 +13,9 @@ from pixel_keras.fitting import TimeBudget, compile_for_training, make_optimizer
 from pixel_keras.xla import default_jit_compile
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 class OurModel:
     """`build_model(arch, ...)` trained on the bits/dim loss (default RMSProp(1e-3), as `training.run`).
 
@@ -28,13 +31,19 @@ class OurModel:
             decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
         multiscale: f > 1 for `build_multiscale_model` with factor f (0: single scale).
         dropout: `build_model`'s dropout rate on every block's output (training only).
+        precision: a Keras dtype policy name ("float32", "mixed_bfloat16", "mixed_float16"), set as
+            the global policy before the model is built (it stays set: one contender per process,
+            or the caller restores it).
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
                  head="categorical", num_mixtures=5, optimizer="rmsprop", lr=1e-3, lr_schedule="constant",
-                 decay_steps=None, multiscale=0, dropout=0.0):
+                 decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received precision={precision!r}")
+        keras.mixed_precision.set_global_policy(precision)
         keras.utils.set_random_seed(0)
         options = dict(num_layers=layers or CPU_SIZES[arch][0], hidden=hidden or CPU_SIZES[arch][1],
                        residual=bool(residual), skip=bool(skip), head=head, num_mixtures=num_mixtures,
