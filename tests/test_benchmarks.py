@@ -71,3 +71,46 @@ def test_default_tables_leave_out_the_peer_only_where_tensorflow_probability_is_
     assert runnable(defaults, defaults) == ["pixelcnn"]
     assert "left out" in capsys.readouterr().out
     assert runnable(["tfp"], defaults) == ["tfp"]  # asked for by name: kept, its worker says what is missing
+
+
+def test_gpu_report_skips_what_would_pass_its_deadline_and_keeps_going_after_a_failure(monkeypatch, tmp_path, capsys):
+    import json
+
+    from benchmarks import gpu_report
+
+    calls = []
+
+    def fake_run(kind, arch, settings, args, data):
+        calls.append((kind, arch))
+        if arch == "row_lstm":
+            raise RuntimeError("out of memory")
+        return {"images_per_second": 1.0, "steps": 5, "first_step_seconds": 0.1, "params": 7}
+
+    monkeypatch.setattr(gpu_report, "run_item", fake_run)
+    # the batch-16 items fit a 35 s deadline (elapsed time stays near 0: the estimate decides), batch 64 does not
+    monkeypatch.setattr(gpu_report, "cost_estimate", lambda kind, settings: 15.0 if settings["batch"] == 16 else 99.0)
+    gpu_report.main(["--only", "throughput", "--seconds", "35", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    lines = [json.loads(line) for line in (tmp_path / "gpu_report.jsonl").read_text().splitlines()]
+    batch16 = [item for item in gpu_report.plan(1.0) if item[0] == "throughput" and item[2]["batch"] == 16]
+    assert len(calls) == len(lines) == len(batch16) == 12  # 3 archs x 2 shapes x 2 precisions at batch 16
+    assert [line["arch"] for line in lines if "error" in line] == ["row_lstm"] * 4
+    assert "FAILED RuntimeError: out of memory" in printed
+    assert "skipped (deadline 35 s): train pixelcnn" in printed and "batch 64" in printed.split("skipped")[1]
+
+
+def test_precision_spec_sets_the_policy_and_rejects_unknown_names():
+    import keras
+
+    from benchmarks.contenders import make_contender
+
+    try:
+        contender = make_contender("pixelcnn:layers=1,hidden=4,precision=mixed_bfloat16", (3, 3, 1), 4)
+        policies = {layer.dtype_policy.name for layer in contender.model.layers}
+        assert "mixed_bfloat16" in policies and contender.model.get_layer("head_logits").dtype_policy.name == "float32"
+        assert contender.nll_nats(np.zeros((2, 3, 3, 1), np.uint8)).dtype == np.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16, mixed_float16. "
+                                         "Received precision='bf16'"):
+        make_contender("pixelcnn:layers=1,hidden=4,precision=bf16", (3, 3, 1), 4)
