@@ -1,7 +1,7 @@
 """One benchmark measurement in a fresh process: `python -m benchmarks.worker '<json request>'`.
 
 Tasks: `budget` (train for a wall-clock budget, then score test images), `throughput` (training
-images/s on one fixed batch), `sample` (seconds for `num` images, after a traced warm-up draw: of one image
+images/s on one fixed batch), `profile` (op time per op type under TensorFlow's profiler), `sample` (seconds for `num` images, after a traced warm-up draw: of one image
 on TensorFlow, of `num` under JAX, which compiles per batch size; ours by `method`).
 Prints `RESULT <json>` last; every result has the parameter count and peak resident memory.
 Imports TensorFlow only on the TensorFlow backend, so it runs where TensorFlow is not installed.
@@ -76,7 +76,32 @@ def sample(contender, num, method=None, **_):
     return {"seconds": seconds}
 
 
-TASKS = {"budget": budget, "throughput": throughput, "sample": sample}
+def profile(contender, image_shape, num_levels, batch, steps, **_):
+    """Op time per op type (ms per step) of `steps` training steps under TensorFlow's profiler."""
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+
+    images = np.random.default_rng(0).integers(0, num_levels, (batch,) + tuple(image_shape)).astype(np.uint8)
+    for _ in range(3):  # trace, compile, settle
+        contender.train_step(images)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(steps):
+            contender.train_step(images)
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+        (path,) = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+        with open(path, "rb") as trace:
+            data = trace.read()
+    from benchmarks.trace_ops import op_times
+
+    return {"wall_ms_per_step": 1000 * wall / steps, **op_times(data, steps, wall)}
+
+
+TASKS = {"budget": budget, "throughput": throughput, "sample": sample, "profile": profile}
 
 
 def main(request):

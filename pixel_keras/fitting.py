@@ -7,8 +7,9 @@ import time
 import keras
 from keras import ops
 
-from pixel_keras.heads import DiscretizedLogisticMixture, observed_level_log_probs
-from pixel_keras.likelihood import NegativeLogLikelihood, _all_layers, _targets_in_range, bits_per_dim_from_nats
+from pixel_keras.heads import observed_level_log_probs
+from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim_from_nats, targets_in_range
+from pixel_keras.views import parameter_view
 
 OPTIMIZERS = ("rmsprop", "adam")  # the paper's, PixelCNN++'s
 LR_SCHEDULES = ("constant", "cosine")
@@ -67,38 +68,25 @@ class MixtureNegativeLogLikelihood(keras.losses.Loss):
         levels = ops.cast(ops.clip(ops.round(values), 0.0, self.num_levels - 1.0), "int32")
         log_probs = observed_level_log_probs(ops.cast(y_pred, "float32"), levels, self.num_levels, self.log_scale_min)
         nats = -ops.sum(log_probs, axis=(1, 2, 3))
-        nats = ops.where(_targets_in_range(values, self.num_levels), nats, float("nan"))
+        nats = ops.where(targets_in_range(values, self.num_levels), nats, float("nan"))
         return bits_per_dim_from_nats(nats, y_true.shape[1:4])
 
     def get_config(self):
         return {**super().get_config(), "num_levels": self.num_levels, "log_scale_min": self.log_scale_min}
 
 
-def _parameters_instead_of_probabilities(layer, *args, **kwargs):
-    """`clone_model`'s call_function: every mixture head passes its parameters through."""
-    return args[0] if isinstance(layer, DiscretizedLogisticMixture) else layer(*args, **kwargs)
-
-
 def training_view(model):
     """(model to fit, its loss) for a model from `build_model` / `build_multiscale_model`.
 
-    Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: a
-    functional model on the same inputs that shares every layer (and weight) of `model` but stops
-    before the head's per-level log-probabilities, outputting its parameters (batch, H, W, C, 3K)
-    (a multi-scale model's stages merged as its logits are), with `MixtureNegativeLogLikelihood`,
-    which scores the observed level only. Fitting the view trains `model`; `model` itself keeps
+    Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: its
+    `views.parameter_view` (the same layers and weights, outputting the head's parameters) with
+    `MixtureNegativeLogLikelihood`, which scores the observed level only. Fitting the view trains `model`; `model` itself keeps
     the per-level output that the likelihood, samplers, codec and export read, and is what to save.
     """
-    heads = [layer for layer in _all_layers(model) if isinstance(layer, DiscretizedLogisticMixture)]
-    if not heads:
+    found = parameter_view(model)
+    if found is None:
         return model, NegativeLogLikelihood()
-    settings = {(head.num_levels, head.log_scale_min) for head in heads}
-    if len(settings) != 1:
-        raise ValueError("Expected one (num_levels, log_scale_min) for every mixture head. "
-                         f"Received {sorted(settings)}.")
-    num_levels, log_scale_min = settings.pop()
-    view = keras.models.clone_model(model, clone_function=lambda layer: layer,
-                                    call_function=_parameters_instead_of_probabilities, recursive=True)
+    view, num_levels, log_scale_min = found
     return view, MixtureNegativeLogLikelihood(num_levels, log_scale_min)
 
 

@@ -8,7 +8,9 @@ import numpy as np
 from keras import ops
 
 from pixel_keras.backend import model_function
+from pixel_keras.heads import observed_level_log_probs
 from pixel_keras.layers.conditioning import Conditioning
+from pixel_keras.views import all_layers, parameter_view
 
 
 def model_spec(model):
@@ -71,19 +73,11 @@ def bits_per_dim_from_nats(nats, image_shape):
     return nats / (float(np.prod(image_shape)) * math.log(2.0))
 
 
-def _all_layers(model):
-    """Every layer of `model`, those of nested models (a multi-scale model's stages) included."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-
-
 def num_classes_of(model):
     """K of a class-conditional model (second input `labels`), None for an unconditional model."""
     if not any(tensor.name == "labels" for tensor in model.inputs):
         return None
-    classes = {layer.num_classes for layer in _all_layers(model)  # nested stages (multi-scale) included
+    classes = {layer.num_classes for layer in all_layers(model)  # nested stages (multi-scale) included
                if isinstance(layer, Conditioning) and layer.num_classes}
     if len(classes) != 1:
         raise ValueError(f"A model with a `labels` input needs one label Conditioning size. Found {sorted(classes)}.")
@@ -124,13 +118,19 @@ _SCORERS = weakref.WeakKeyDictionary()
 def _scorer(model, image_shape, conditional):
     """The model's compiled (images[, labels]) -> log p, made once per model (`model_function`:
     a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX), so that repeated
-    scoring does not run the network op by op."""
+    scoring does not run the network op by op. A logistic mixture head is scored through its
+    parameter view, observed level only (K logistics per sub-pixel instead of K x num_levels)."""
     if model not in _SCORERS:
         weak_model = weakref.ref(model)  # the cache must not keep its key alive
+        mixture = parameter_view(model)  # (view, levels, floor): score the observed level only
 
         def score(images, labels=None):
             inputs = images if labels is None else [images, labels]
-            return log_prob_from_logits(weak_model()(inputs, training=False), images)
+            if mixture is None:
+                return log_prob_from_logits(weak_model()(inputs, training=False), images)
+            view, num_levels, log_scale_min = mixture
+            params = ops.cast(view(inputs, training=False), "float32")
+            return ops.sum(observed_level_log_probs(params, images, num_levels, log_scale_min), axis=(1, 2, 3))
 
         signature = [((None,) + tuple(image_shape), "int32", "images")] + [((None,), "int32", "labels")] * conditional
         _SCORERS[model] = model_function(model, score, signature)
@@ -180,7 +180,7 @@ class NegativeLogLikelihood(keras.losses.Loss):
         return nll_bits_per_dim(y_true, y_pred)
 
 
-def _targets_in_range(values, num_levels):
+def targets_in_range(values, num_levels):
     """Per image (axis 0), whether every value is an integer in [0, num_levels); NaN never is."""
     integer = ops.equal(values, ops.round(values))
     in_range = ops.logical_and(ops.greater_equal(values, 0.0), ops.less_equal(values, num_levels - 1.0))
@@ -198,7 +198,7 @@ def nll_nats_per_image(y_true, y_pred):
     num_levels = 2 if len(y_pred.shape) == 4 else y_pred.shape[-1]
     values = ops.cast(y_true, "float32")
     nats = -log_prob_from_logits(y_pred, ops.cast(ops.round(values), "int32"))
-    return ops.where(_targets_in_range(values, num_levels), nats, float("nan"))
+    return ops.where(targets_in_range(values, num_levels), nats, float("nan"))
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")

@@ -114,3 +114,49 @@ def test_precision_spec_sets_the_policy_and_rejects_unknown_names():
     with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16, mixed_float16. "
                                          "Received precision='bf16'"):
         make_contender("pixelcnn:layers=1,hidden=4,precision=bf16", (3, 3, 1), 4)
+
+
+def _trace(events_per_thread):
+    """A serialized XSpace like TensorFlow's profiler writes: {thread: [(event name, start ms, ms)]}."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    ids = {}
+    for thread, events in events_per_thread.items():
+        line = plane.lines.add(name=thread, timestamp_ns=1_000_000)
+        for name, start_ms, ms in events:
+            if name not in ids:
+                ids[name] = len(ids) + 1
+                plane.event_metadata[ids[name]].id = ids[name]
+                plane.event_metadata[ids[name]].name = name
+            line.events.add(metadata_id=ids[name], offset_ps=int(start_ms * 1e9), duration_ps=int(ms * 1e9))
+    return space.SerializeToString()
+
+
+@pytest.mark.tensorflow
+def test_trace_op_times_sum_per_type_and_count_the_wall_clock_no_op_covers():
+    from benchmarks.trace_ops import op_times
+
+    data = _trace({
+        "tf_Compute/1": [("model/conv/Conv2D:Conv2D", 0, 4), ("ExecutorState::Process", 0, 10),
+                         ("model/relu/Relu:Relu", 5, 1)],
+        "tf_Compute/2": [("model/conv_1/Conv2D:Conv2D", 2, 4), ("ThreadpoolListener::Record", 7, 3)],
+    })
+    result = op_times(data, steps=2, wall_seconds=0.010)
+    assert result["op_ms_per_step"] == pytest.approx({"Conv2D": 4.0, "Relu": 0.5})
+    assert result["op_events"] == 3
+    assert result["busiest_thread_ms_per_step"] == pytest.approx(2.5)  # thread 1: 4 + 1 ms over 2 steps
+    # ops cover [0, 6] ms of the 10 ms wall clock (the two convolutions overlap): 4 ms idle, 2 per step
+    assert result["idle_ms_per_step"] == pytest.approx(2.0)
+
+
+@pytest.mark.tensorflow
+def test_profile_task_finds_the_convolutions_of_a_training_step():
+    from benchmarks.contenders import make_contender
+    from benchmarks.worker import profile
+
+    contender = make_contender("pixelcnn:layers=1,hidden=4", (4, 4, 1), 4)
+    result = profile(contender, (4, 4, 1), 4, batch=2, steps=2)
+    assert any("Conv2D" in name for name in result["op_ms_per_step"])
+    assert 0 <= result["idle_ms_per_step"] <= result["wall_ms_per_step"]

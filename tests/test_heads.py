@@ -314,3 +314,24 @@ def test_a_training_step_through_the_view_trains_the_full_model():
     assert kept.model is model and plain.model is fit_model  # e.g. the gallery samples the full model
     assert float(model.evaluate(images, images, verbose=0)) == pytest.approx(
         float(fit_model.evaluate(images, images, verbose=0)), rel=1e-5)
+
+
+@pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 3), 256), ((3, 2, 3), 5), ((2, 2, 1), 2)])
+def test_log_prob_scores_the_observed_level_as_the_full_head_does(image_shape, num_levels):
+    """`pk.log_prob` of a mixture model goes through the parameter view (observed level only): the
+    same numbers as the full per-level output, edge levels and the log-scale floor included."""
+    from pixel_keras.likelihood import log_prob_from_logits
+
+    model, _, _, images = _view_case(image_shape, num_levels)
+    full = np.asarray(log_prob_from_logits(model(images), images))
+    np.testing.assert_allclose(pk.log_prob(model, images, batch_size=4), full, rtol=1e-5)
+
+
+def test_log_prob_of_a_multiscale_mixture_model_equals_the_full_head():
+    from pixel_keras.likelihood import log_prob_from_logits
+
+    keras.utils.set_random_seed(0)
+    model = pk.build_multiscale_model("pixelcnn", (4, 4, 1), 5, num_layers=1, hidden=4, **MIXTURE)
+    images = np.random.default_rng(0).integers(0, 5, (4, 4, 4, 1)).astype(np.int32)
+    np.testing.assert_allclose(pk.log_prob(model, images), np.asarray(log_prob_from_logits(model(images), images)),
+                               rtol=1e-5)
