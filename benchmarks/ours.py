@@ -17,7 +17,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class OurModel:
-    """`build_model(arch, ...)` trained on the bits/dim loss (default RMSProp(1e-3), as `training.run`).
+    """`build_model(arch, ...)` trained on the bits/dim loss (default Adam(1e-3), as `training.run`).
 
     Args:
         arch: one of `pixel_keras.ARCHS`.
@@ -37,7 +37,7 @@ class OurModel:
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
-                 head="categorical", num_mixtures=5, optimizer="rmsprop", lr=1e-3, lr_schedule="constant",
+                 head="categorical", num_mixtures=5, optimizer="adam", lr=1e-3, lr_schedule="constant",
                  decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")

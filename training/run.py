@@ -60,8 +60,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16, help="global batch (split across replicas); paper: 16")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="(initial) learning rate (a resume may change it, e.g. lower it after a NaN loss)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop",
-                        help="rmsprop (paper) or adam (PixelCNN++)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                        help="adam (PixelCNN++; measured better per CPU-minute, BUILD_NOTES.md) or rmsprop (paper)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="constant, or cosine decay to 0 at the last of --steps (or --epochs x --steps-per-epoch)")
     parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
