@@ -80,8 +80,9 @@ def training_view(model):
 
     Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: its
     `views.parameter_view` (the same layers and weights, outputting the head's parameters) with
-    `MixtureNegativeLogLikelihood`, which scores the observed level only. Fitting the view trains `model`; `model` itself keeps
-    the per-level output that the likelihood, samplers, codec and export read, and is what to save.
+    `MixtureNegativeLogLikelihood`, which scores the observed level only. Fitting the view trains
+    `model`; `model` itself keeps the per-level output that the samplers, codec and export read,
+    and is what to save.
     """
     found = parameter_view(model)
     if found is None:

@@ -237,6 +237,11 @@ def test_run_json_settings_on_resume(tmp_path):
     # A run.json from before a model-changing key resumes only with what the older code used.
     legacy = {key: value for key, value in config.items() if key not in training_run.LEGACY_VALUES}
     (tmp_path / "run.json").write_text(json.dumps(legacy))
+    # Older code trained with RMSProp, today's default is Adam: the refusal names the flag that resumes.
+    with pytest.raises(RunError, match=r"optimizer: 'rmsprop' -> 'adam'\); use its settings to resume "
+                                       r"\(e\.g\. --optimizer rmsprop\)"):
+        training_run.check_run_config(tmp_path, args)
+    args.optimizer = "rmsprop"
     assert training_run.check_run_config(tmp_path, args)[1] == legacy
     for flags, change in ((["--multiscale", "2"], "multiscale: None -> 2"),
                           (["--head", "logistic_mixture"], "head: 'categorical' -> 'logistic_mixture'")):
