@@ -252,10 +252,9 @@ def test_run_json_settings_on_resume(tmp_path):
 
 
 def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate(tmp_path, capsys):
-    import keras
-
     import pixel_keras as pk
     from pixel_keras.data import load_dataset
+    from pixel_keras.fitting import make_optimizer
     from training.checkpoints import RunCheckpoints
 
     run_dir = tmp_path / "run"
@@ -268,7 +267,8 @@ def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate
         training_run.main(base + ["--steps", "8", "--learning-rate", "1e8"])
     splits = load_dataset("digits")
     model = pk.build_model("pixelcnn", splits.image_shape, splits.num_levels, num_layers=1, hidden=4)
-    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood())
+    optimizer = make_optimizer(training_run.parse_args(base).optimizer, 1e-3)  # the app's, whatever its default
+    model.compile(optimizer=optimizer, loss=pk.NegativeLogLikelihood())
     kept_step = RunCheckpoints(model, run_dir).restore()
     assert all(np.isfinite(weight).all() for weight in model.get_weights())
     images = np.stack(list(splits.train.take(8).as_numpy_iterator())).astype(np.int32)
