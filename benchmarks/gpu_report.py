@@ -1,6 +1,6 @@
 """The GPU figures of issue 17 in one process: training images/s per arch, sampling time, GPU-minute bits/dim.
 
-    KERAS_BACKEND=jax python -m benchmarks.gpu_report --seconds 480 --out DIR        # on the GPU machine
+    KERAS_BACKEND=jax python -m benchmarks.gpu_report --seconds 540 --out DIR        # on the GPU machine
     KERAS_BACKEND=jax python -m benchmarks.gpu_report --quick --out /tmp/gpu_quick   # a CPU rehearsal
 
 Measures, at the paper's size (12 x 128; `--layers`, `--hidden`), every arch of the paper:
@@ -66,26 +66,12 @@ def spec(arch, size, precision="float32"):
     return f"{arch}:layers={layers},hidden={hidden},precision={precision}"
 
 
-def measure_throughput(contender, shape, batch, rate_seconds):
-    images = np.random.default_rng(0).integers(0, 256, (batch,) + shape).astype(np.uint8)
-    start = time.perf_counter()
-    contender.train_step(images)  # trace and compile (train_on_batch returns numpy: synchronised)
-    first = time.perf_counter() - start
-    contender.train_step(images)
-    steps, start = 0, time.perf_counter()
-    while steps < 5 or time.perf_counter() - start < rate_seconds:
-        contender.train_step(images)
-        steps += 1
-    seconds = time.perf_counter() - start
-    return {"images_per_second": steps * batch / seconds, "steps": steps, "first_step_seconds": first}
-
-
 def run_item(kind, arch, settings, args, data):
     size = (args.layers, args.hidden)
     if kind == "throughput":
         shape = settings["shape"]
         contender = make_contender(spec(arch, size, settings["precision"]), shape, 256)
-        result = measure_throughput(contender, shape, settings["batch"], args.rate_seconds)
+        result = worker.throughput(contender, shape, 256, settings["batch"], steps=5, min_seconds=args.rate_seconds)
     elif kind == "sample":
         contender = make_contender(spec(arch, size), SMALL, 256)
         start = time.perf_counter()

@@ -56,13 +56,20 @@ def budget(contender, data, minutes, batch, steps_per_epoch, eval_batch=256, sam
     return result
 
 
-def throughput(contender, image_shape, num_levels, batch, steps, **_):
+def throughput(contender, image_shape, num_levels, batch, steps, min_seconds=0.0, **_):
+    """Training images/s on one fixed random batch: the first step (tracing, compiling) timed apart,
+    then at least `steps` steps and at least `min_seconds` of them (train_on_batch returns numpy,
+    so every step is synchronised)."""
     images = np.random.default_rng(0).integers(0, num_levels, (batch,) + tuple(image_shape)).astype(np.uint8)
-    contender.train_step(images)  # trace and compile
     start = time.perf_counter()
-    for _ in range(steps):
+    contender.train_step(images)  # trace and compile
+    first = time.perf_counter() - start
+    done, start = 0, time.perf_counter()
+    while done < steps or time.perf_counter() - start < min_seconds:
         contender.train_step(images)
-    return {"images_per_second": batch * steps / (time.perf_counter() - start)}
+        done += 1
+    return {"images_per_second": batch * done / (time.perf_counter() - start), "steps": done,
+            "first_step_seconds": first}
 
 
 def sample(contender, num, method=None, **_):
