@@ -74,7 +74,8 @@ def model_function(model, function, signature=None, jit_compile=None):
     TensorFlow: a `tf.function` (fixed `signature`, [(shape, dtype, name)], or one that retraces
     little; XLA when `jit_compile`), which the SavedModel export can reuse. JAX: `jax.jit` of a
     stateless version (the weights an argument, so training between calls is seen). PyTorch and
-    others: the function itself, without gradients on PyTorch. Arguments: numpy arrays or tensors.
+    others: the function itself, without gradients on PyTorch. Arguments: numpy arrays or tensors, or
+    nested lists, tuples and dicts of them.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -97,7 +98,8 @@ def model_function(model, function, signature=None, jit_compile=None):
         return lambda *args: jitted([variable.value for variable in variables], *args)
 
     def eager(*args):
-        args = [None if arg is None else keras.ops.convert_to_tensor(arg) for arg in args]
+        args = keras.tree.map_structure(  # nested arguments too (the codec passes its states back)
+            lambda arg: keras.ops.convert_to_tensor(arg) if isinstance(arg, (np.ndarray, np.generic)) else arg, args)
         if backend != "torch":
             return function(*args)
         import torch

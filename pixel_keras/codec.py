@@ -3,7 +3,8 @@ conditional (the paper's use of exact likelihoods). An image costs about -log2 p
 bytes.
 
 The decoder must see bit-identical coding distributions, so both sides compute them with one
-compiled step per stage (`_Stage.advance`: the incremental model on the CPU, XLA off), fed
+compiled step per stage (`_Stage.advance`: the incremental model in keras.ops on the CPU, compiled
+by `backend.model_function`: a tf.function with XLA off on TensorFlow, jax.jit on JAX), fed
 identical inputs (the images with every value from the current sub-pixel on zeroed), and quantise
 them the same way (`frequencies`). The encoder runs the step over the true images (teacher
 forcing); the decoder calls it, decodes one value per image, writes it, and calls it again. The
@@ -14,7 +15,7 @@ the last batch is padded with zero images), and each image still gets its own co
 self-contained blob. An image's floats do not depend on the other images of its batch nor on its
 slot: every op of the step is row-wise in the batch (matmuls (B, k) x (k, n) and 1 x 1 / k x k
 patches as matmuls, elementwise gates, a softmax along the levels of each row; no reduction across
-the batch), and at a fixed shape TensorFlow picks the same kernels, whose per-row result is a sum
+the batch), and at a fixed shape the backend picks the same kernels, whose per-row result is a sum
 over k in an order that does not depend on the other rows' values. The slot could still matter in
 principle (a GEMM's last, partial row-block may run another micro-kernel); on the CPUs seen here
 it does not: `tests/test_codec.py` compares every arch and a multi-scale model bit for bit with
@@ -23,17 +24,17 @@ decode alone, in any grouping and any order. (Were slots to matter, the fix is a
 header, 4 bits, and decoding each blob in its slot.) What would break it: an op that mixes rows (a
 batch-wide max or mean, batch norm with batch statistics), another coding batch shape (other
 kernels or blockings), XLA on or off (other fusions and summation orders), another backend, a GPU,
-another CPU (AVX2 / AVX-512 / AMX kernels and FMA use differ), another TensorFlow / oneDNN version
-or `TF_ENABLE_ONEDNN_OPTS`, a mixed-precision policy. So: decode on the machine and software the
-encoder used. A drift is not silent: the pixel checksum and the coder's exhaustion check refuse
-the blob.
+another CPU (AVX2 / AVX-512 / AMX kernels and FMA use differ), another TensorFlow / JAX / oneDNN
+version or `TF_ENABLE_ONEDNN_OPTS`, a mixed-precision policy. So: decode on the machine and software
+the encoder used. A drift is not silent: the fingerprint covers the backend (a blob of another
+backend is refused by name), and the pixel checksum and the coder's exhaustion check refuse the rest.
 
 A multi-scale model (`pixel_keras.multiscale`) codes the small image `image[::f, ::f]` with its
 small stage, then the rest of the large image with the conditional stage given it (the small pixels
 known, stepped over but not coded again): one coder stream per image, the same header.
 
-The step is TensorFlow code (`tf.function`, `tf.cond`, `tf.device`), imported inside functions:
-under KERAS_BACKEND=jax the codec does not run (it needs a jitted JAX twin of `_Stage._advance`).
+Backends: TensorFlow, JAX and PyTorch (eager, where the model's weights are: keep them on the
+CPU for the codec). Blobs are backend-bound like they are machine-bound (above).
 
 Blob format (7 bytes of header plus the coder's words, big-endian, trailing zero bytes dropped):
     byte 0      format version (`FORMAT_VERSION`)
@@ -64,6 +65,9 @@ SUFFIX = ".pkc"
 # Images coded per step call, fillers (zero images) padding the last batch: a constant of the
 # format, since the decoder must run the very step (same shapes) that the encoder ran.
 CODING_BATCH = 16
+# Where the step runs (`keras.device`): the CPU on every backend, so a GPU's kernel choices (cuDNN's
+# autotuning, atomics) cannot make encoder and decoder disagree.
+CODING_DEVICE = "cpu:0"
 
 
 class CodecError(ValueError):
@@ -84,10 +88,12 @@ def frequencies(probabilities):
 
 def model_fingerprint(model):
     """4 bytes of SHA-256 over the model's image shape, levels, layer classes and the weights it
-    computes with: stable through saving and loading a .keras file, different for other weights.
+    computes with, and the Keras backend: stable through saving and loading a .keras file,
+    different for other weights or another backend (whose step rounds differently).
 
     A `MaskedConv2D` contributes its masked kernel: a .keras file stores that, so the raw
     variable's masked-out entries (which change nothing) differ after loading."""
+    import keras
     from keras import ops
 
     from pixel_keras.layers.masked_conv import MaskedConv2D
@@ -98,6 +104,8 @@ def model_fingerprint(model):
         if isinstance(layer, MaskedConv2D):
             effective[id(super(MaskedConv2D, layer).kernel)] = layer.kernel
     digest = hashlib.sha256()
+    if keras.backend.backend() != "tensorflow":  # TensorFlow's blobs keep the fingerprint of format 2
+        digest.update(f"backend {keras.backend.backend()}".encode())
     image_shape, levels = model_spec(model)
     spec = [list(image_shape), levels, num_classes_of(model), [type(layer).__name__ for layer in model.layers]]
     digest.update(json.dumps(spec).encode())
@@ -130,44 +138,46 @@ class _Stage:
     small image, then the large image with the small pixels known). `coded`: which sub-pixels of
     the stage's image (flat, raster order) this stage codes; the others are known (stepped over)."""
 
-    def __init__(self, incremental, image_shape, coded, map_network=None):
-        import tensorflow as tf
+    def __init__(self, model, incremental, image_shape, num_levels, coded, map_network=None):
+        from pixel_keras.backend import model_function
 
         self.incremental, self.image_shape, self.coded = incremental, tuple(image_shape), coded
-        self.map_network = map_network
+        self.num_levels, self.map_network = num_levels, map_network
         self.size = int(np.prod(image_shape))
-        # One graph per stage, at CODING_BATCH, on the CPU, XLA off: the only code that computes
-        # coding distributions, called by encoder and decoder alike.
-        self.start = tf.function(self._start, jit_compile=False, reduce_retracing=True)
-        self.advance = tf.function(self._advance, jit_compile=False, reduce_retracing=True)
+        self.advance_traces = 0  # times `_advance` ran in Python: once on compiling backends (tests check)
+        # One compiled function per stage and step, at CODING_BATCH, on the CPU (TensorFlow: XLA
+        # off): the only code that computes coding distributions, called by encoder and decoder alike.
+        self.start = model_function(model, self._start, jit_compile=False)
+        self.advance = model_function(model, self._advance, jit_compile=False)
 
     def _start(self, labels, small):
         """(states, image-independent values, context) for a coding batch. The context: labels, and
         for the conditional phase of a multi-scale model its conditioning map from the (known)
         small images."""
-        import tensorflow as tf
+        import keras
 
-        with tf.device("/CPU:0"):
+        with keras.device(CODING_DEVICE):
             context = {"labels": labels}
             if self.map_network is not None:
                 context["conditioning_map"] = self.map_network(small)
             states, fixed = self.incremental.start(CODING_BATCH, context=context)
             return states, fixed, context
 
-    def _advance(self, states, fixed, context, images, index, num_levels):
+    def _advance(self, states, fixed, context, images, index):
         """(states, probabilities (CODING_BATCH, levels) float32) of sub-pixel `index` (raster
         order, channels inside a pixel) of each image of `images` (CODING_BATCH, H, W, C): commits
         the previous pixel (and ends its row) first when `index` opens a new pixel. Values at or
         after `index` are zeroed, so the encoder (true images) and the decoder (partly decoded
-        images) feed identical inputs."""
-        import tensorflow as tf
+        images) feed identical inputs. keras.ops only: the same step on every backend."""
+        import keras
         from keras import ops
 
+        self.advance_traces += 1
         _, width, channels = self.image_shape
-        with tf.device("/CPU:0"):
+        with keras.device(CODING_DEVICE):
             self.incremental.start(CODING_BATCH, context=context)  # the rules read their weights in this graph
-            flat = tf.reshape(tf.range(self.size), (1,) + self.image_shape)
-            images = tf.where(flat < index, images, tf.zeros_like(images))
+            flat = ops.reshape(ops.arange(self.size, dtype="int32"), (1,) + self.image_shape)
+            images = ops.where(flat < index, images, ops.zeros_like(images))
             position, channel = index // channels, index % channels
             row, col = position // width, position % width
 
@@ -175,41 +185,44 @@ class _Stage:
                 before_row, before_col = (position - 1) // width, (position - 1) % width
                 pixel = ops.slice(images, [0, before_row, before_col, 0], [CODING_BATCH, 1, 1, channels])
                 committed = self.incremental.commit(states, fixed, pixel, before_row, before_col)
-                return tf.cond(before_col == width - 1,
-                               lambda: self.incremental.end_row(committed, fixed, before_row), lambda: committed)
+                return ops.cond(before_col == width - 1,
+                                lambda: self.incremental.end_row(committed, fixed, before_row), lambda: committed)
 
-            states = tf.cond(tf.logical_and(channel == 0, position > 0), commit_previous, lambda: list(states))
+            states = ops.cond(ops.logical_and(channel == 0, position > 0), commit_previous, lambda: list(states))
             pixel = ops.slice(images, [0, row, col, 0], [CODING_BATCH, 1, 1, channels])
             states, output = self.incremental.step(states, fixed, pixel, row, col)
-            logits = tf.cast(tf.gather(output[:, 0, 0], channel, axis=1), tf.float32)
-            if num_levels == 2:
-                probabilities = tf.stack([tf.sigmoid(-logits), tf.sigmoid(logits)], axis=-1)  # both tails exact
+            logits = ops.cast(ops.take(output[:, 0, 0], channel, axis=1), "float32")
+            if self.num_levels == 2:
+                probabilities = ops.stack([ops.sigmoid(-logits), ops.sigmoid(logits)], axis=-1)  # both tails exact
             else:
-                probabilities = tf.nn.softmax(logits, axis=-1)
+                probabilities = ops.softmax(logits, axis=-1)
             return states, probabilities
 
-    def walk(self, images, labels, small, num_levels, decode=None):
+    def walk(self, images, labels, small, decode=None):
         """Run the step over every sub-pixel of a coding batch `images` (CODING_BATCH, H, W, C)
         int32; with `decode(index, probabilities (CODING_BATCH, levels))` -> {slot: value}, write
         each decoded value into `images` as it goes. Returns the probabilities of the coded
         sub-pixels, (CODING_BATCH, coded, levels) float32."""
-        import tensorflow as tf
+        import keras
+        from keras import ops
 
-        states, fixed, context = self.start(labels, None if small is None else tf.constant(small))
-        flat = images.reshape(CODING_BATCH, -1)
-        table = np.zeros((CODING_BATCH, int(self.coded.sum()), num_levels), np.float32)
-        tensor, row = tf.constant(images), 0
-        for index in range(self.size):
-            states, probabilities = self.advance(states, fixed, context, tensor, tf.constant(index, tf.int32),
-                                                 num_levels)
-            if not self.coded[index]:
-                continue
-            table[:, row] = probabilities.numpy()
-            row += 1
-            if decode is not None:
-                for slot, value in decode(table[:, row - 1]).items():
-                    flat[slot, index] = value
-                tensor = tf.constant(images)
+        with keras.device(CODING_DEVICE):  # JAX: places the (uncommitted) weights' computation on the CPU
+            tensor = ops.convert_to_tensor
+            states, fixed, context = self.start(None if labels is None else tensor(labels),
+                                                None if small is None else tensor(small))
+            flat = images.reshape(CODING_BATCH, -1)
+            table = np.zeros((CODING_BATCH, int(self.coded.sum()), self.num_levels), np.float32)
+            current, row = tensor(images), 0
+            for index in range(self.size):
+                states, probabilities = self.advance(states, fixed, context, current, tensor(np.int32(index)))
+                if not self.coded[index]:
+                    continue
+                table[:, row] = ops.convert_to_numpy(probabilities)
+                row += 1
+                if decode is not None:
+                    for slot, value in decode(table[:, row - 1]).items():
+                        flat[slot, index] = value
+                    current = tensor(images)
         return table
 
 
@@ -250,15 +263,16 @@ class Codec:
 
         height, width, channels = self.image_shape
         if self.factor is None:
-            return [_Stage(IncrementalModel(self.model, self.image_shape), self.image_shape,
-                           np.ones(height * width * channels, bool))]
+            return [_Stage(self.model, IncrementalModel(self.model, self.image_shape), self.image_shape,
+                           self.num_levels, np.ones(height * width * channels, bool))]
         small_model, _, f = stages(self.model)
         map_network, large_model = conditional_parts(self.model)
         small_shape = (height // f, width // f, channels)
         known = np.repeat(small_positions(self.image_shape, f).reshape(-1), channels)
         every = np.ones(int(np.prod(small_shape)), bool)
-        return [_Stage(IncrementalModel(small_model, small_shape), small_shape, every),
-                _Stage(IncrementalModel(large_model, self.image_shape), self.image_shape, ~known, map_network)]
+        return [_Stage(self.model, IncrementalModel(small_model, small_shape), small_shape, self.num_levels, every),
+                _Stage(self.model, IncrementalModel(large_model, self.image_shape), self.image_shape, self.num_levels,
+                       ~known, map_network)]
 
     def _check_labels(self, labels, count):
         from pixel_keras.likelihood import check_labels
@@ -266,17 +280,15 @@ class Codec:
         return check_labels(labels, self.num_classes, count)
 
     def _batches(self, count, labels):
-        """(slice, labels tensor or None) of each coding batch of `count` images: labels padded with
-        class 0 for the filler slots."""
-        import tensorflow as tf
-
+        """(slice, labels (CODING_BATCH,) int32 or None) of each coding batch of `count` images:
+        labels padded with class 0 for the filler slots."""
         for start in range(0, count, CODING_BATCH):
             part = slice(start, min(start + CODING_BATCH, count))
             batch_labels = None
             if labels is not None:
                 padded = np.zeros(CODING_BATCH, np.int32)
                 padded[:part.stop - start] = labels[part]
-                batch_labels = tf.constant(padded)
+                batch_labels = padded
             yield part, batch_labels
 
     def _walk(self, images, labels, decode=None):
@@ -284,13 +296,13 @@ class Codec:
         place when decoding (`decode(probabilities)` -> {slot: value}, in coding order). Returns
         the coded sub-pixels' probabilities (CODING_BATCH, coded, levels) float32, in coding order."""
         if self.factor is None:
-            return self.stages[0].walk(images, labels, None, self.num_levels, decode)
+            return self.stages[0].walk(images, labels, None, decode)
         f = self.factor
         small_stage, conditional = self.stages
         small = np.ascontiguousarray(images[:, ::f, ::f])
-        small_table = small_stage.walk(small, labels, None, self.num_levels, decode)
+        small_table = small_stage.walk(small, labels, None, decode)
         images[:, ::f, ::f] = small
-        table = conditional.walk(images, labels, small, self.num_levels, decode)
+        table = conditional.walk(images, labels, small, decode)
         return np.concatenate([small_table, table], axis=1)
 
     def coding_symbols(self, images):
@@ -361,6 +373,8 @@ class Codec:
         return f"blob {number} ({len(blob)} bytes)"
 
     def _check_header(self, blob, number):
+        import keras
+
         where = self._where(blob, number)
         if len(blob) < HEADER_BYTES:
             raise CodecError(f"{where} is truncated: shorter than the {HEADER_BYTES}-byte header.")
@@ -368,8 +382,9 @@ class Codec:
             raise CodecError(f"{where} has format version {blob[0]}; this codec reads version {FORMAT_VERSION}.")
         if blob[1:5] != self.fingerprint:
             raise CodecError(
-                f"{where} was compressed with another model (fingerprint {blob[1:5].hex()}, this model's is "
-                f"{self.fingerprint.hex()}); decompress it with the model that compressed it."
+                f"{where} was compressed with another model or Keras backend (fingerprint {blob[1:5].hex()}, "
+                f"this model's under {keras.backend.backend()!r} is {self.fingerprint.hex()}); decompress it "
+                "with the model and backend that compressed it."
             )
 
     def _decode_batch(self, blobs, labels, first):

@@ -1,6 +1,7 @@
 """The library with Keras and the active backend alone: run as a script (`KERAS_BACKEND=jax python
 -m tests.backend_run`), it makes TensorFlow unimportable (`NoTensorFlow`), then builds, scores, samples (both
-methods) and completes every arch and a multi-scale model, and checks seeds fix the draws.
+methods) and completes every arch and a multi-scale model, and checks seeds fix the draws; a
+conditional and a multi-scale model also go through the codec.
 
 Prints one line per model and "ok" at the end; any failure raises (a non-zero exit status).
 """
@@ -36,7 +37,7 @@ if __name__ == "__main__":
     sys.meta_path.insert(0, NoTensorFlow())
 
 
-def check_model(model, image_shape, num_levels, labels=None):
+def check_model(model, image_shape, num_levels, labels=None, codec=False):
     import pixel_keras as pk
 
     rng = np.random.default_rng(0)
@@ -53,6 +54,11 @@ def check_model(model, image_shape, num_levels, labels=None):
         np.testing.assert_array_equal(drawn, pk.sample(model, 3, seed=7, labels=labels, method=method))
         filled = pk.complete(model, images, known, seed=3, labels=labels, method=method)
         np.testing.assert_array_equal(filled[:, 0], images[:, 0])
+    if codec:
+        from pixel_keras import codec as pk_codec
+
+        blobs = pk_codec.compress(model, images, labels=labels)
+        np.testing.assert_array_equal(pk_codec.decompress(model, blobs, labels=labels), images)
 
 
 def main():
@@ -67,10 +73,10 @@ def main():
         check_model(model, (3, 3, 3), 4)
         print(backend, arch, "ok", flush=True)
     model = pk.build_model("pixelcnn", (2, 3, 1), 2, num_layers=1, hidden=4, num_classes=3)
-    check_model(model, (2, 3, 1), 2, labels=np.array([0, 2, 1]))
+    check_model(model, (2, 3, 1), 2, labels=np.array([0, 2, 1]), codec=True)
     print(backend, "conditional pixelcnn ok", flush=True)
     model = pk.build_multiscale_model("row_lstm", (4, 4, 1), 3, num_layers=1, hidden=4)
-    check_model(model, (4, 4, 1), 3)
+    check_model(model, (4, 4, 1), 3, codec=True)
     print(backend, "multiscale row_lstm ok", flush=True)
     assert "tensorflow" not in sys.modules, "TensorFlow was imported"
     print("ok")

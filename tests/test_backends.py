@@ -1,5 +1,5 @@
 """The library on every Keras backend: the backend-sensitive tests (causality, normalisation,
-chi-square sampling, fast == plain) and a TensorFlow-free run of every arch, each in a subprocess
+chi-square sampling, fast == plain, codec round trips and batch independence) and a TensorFlow-free run of every arch, each in a subprocess
 with KERAS_BACKEND=jax (in CI: `.[dev]` installs JAX) or torch (where torch is installed; not in CI),
 and a .keras file saved under TensorFlow scored under JAX.
 
@@ -32,6 +32,9 @@ BACKEND_SENSITIVE = [
     "tests/test_sampling.py::test_seeds_fix_samples",
     "tests/test_fast_sampling.py::test_fast_samples_equal_plain_samples",
     "tests/test_backends.py::test_seeds_fix_uniforms_and_tensor_seeds_agree",
+    "tests/test_codec.py::test_round_trip_every_kind",
+    "tests/test_codec.py::test_probabilities_do_not_depend_on_the_batch",
+    "tests/test_codec.py::test_multiscale_round_trip_and_size",
 ]
 
 
@@ -106,3 +109,37 @@ def test_seeds_fix_uniforms_and_tensor_seeds_agree():
     assert (keras.ops.convert_to_numpy(uniform((2, 3), 6)) != first).all()
     large = 2**40 + 5  # seeds of 64 bits (a chunk's derived seed) are not cut to 32
     assert (keras.ops.convert_to_numpy(uniform((2, 3), seed_argument(large))) != first).all()
+
+
+CODEC_UNDER_ANOTHER_BACKEND = """
+import pickle, sys
+import keras
+from pixel_keras import codec
+model = keras.models.load_model(sys.argv[1])
+images, blobs = pickle.load(open(sys.argv[2], "rb"))
+try:
+    codec.decompress(model, blobs)
+    print("decoded")
+except codec.CodecError as error:
+    print(error)
+assert (codec.decompress(model, codec.compress(model, images)) == images).all()
+"""
+
+
+@pytest.mark.tensorflow
+def test_a_blob_names_its_backend_and_the_codec_runs_under_jax(tmp_path):
+    """Blobs are backend-bound (another backend's step rounds differently): a TensorFlow blob is
+    refused under JAX by name, not decoded into a wrong image, and JAX codes its own round trip."""
+    import pickle
+
+    from pixel_keras import codec
+
+    _require("jax")
+    model = pk.build_model("gated_pixelcnn", (2, 3, 3), 8, num_layers=1, hidden=4)
+    images = np.random.default_rng(0).integers(0, 8, (2, 2, 3, 3)).astype(np.int32)
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "blobs.pkl").write_bytes(pickle.dumps((images, codec.compress(model, images))))
+    result = _run("jax", ["-c", CODEC_UNDER_ANOTHER_BACKEND, str(tmp_path / "model.keras"), str(tmp_path / "blobs.pkl")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "compressed with another model or Keras backend" in result.stdout and "under 'jax'" in result.stdout, \
+        result.stdout

@@ -28,6 +28,13 @@ def check_size(model, images, blobs, labels=None):
     return total_bits - nll
 
 
+def traces(coder):
+    """How often each stage's step was traced (compiled); None on PyTorch, which runs it eagerly."""
+    if keras.backend.backend() == "torch":
+        return None
+    return [stage.advance_traces for stage in coder.stages]
+
+
 def random_images(shape, levels, count, seed=0):
     return np.random.default_rng(seed).integers(0, levels, (count,) + shape)
 
@@ -101,7 +108,7 @@ def test_round_trip_every_kind(arch, shape, levels):
     np.testing.assert_array_equal(codec.decompress(model, blobs), images)
     check_size(model, images, blobs)
     # Encoder and decoder ran one and the same traced graph (a retrace could compute other floats).
-    assert codec._codec(model).stages[0].advance.experimental_get_tracing_count() == 1
+    assert traces(codec._codec(model)) in ([1], None)
 
 
 def test_conditional_model_round_trip_needs_the_labels():
@@ -239,7 +246,7 @@ def check_batch_independence(model, shape, levels):
         table = coder.coding_probabilities(other)[slots[number]]
         assert table.tobytes() == reference[number].tobytes(), (number, slots[number])
     assert len(np.unique(reference.reshape(batch, -1), axis=0)) == batch  # images that differ, floats that differ
-    assert [stage.advance.experimental_get_tracing_count() for stage in coder.stages] == [1] * len(coder.stages)
+    assert traces(coder) in ([1] * len(coder.stages), None)
 
 
 def test_multiscale_round_trip_and_size():
