@@ -18,7 +18,7 @@ import urllib.request
 
 import numpy as np
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, program_name, run_cli
 
 from .saved_model import SIGNATURE_INPUTS, signature_inputs
 
@@ -183,7 +183,7 @@ def _parse_labels(text, batch):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.client", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program_name("export.client"), description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="model name the server was started with")
     parser.add_argument("--version", type=int, default=None, help="model version (default: the server's latest)")
     transport = parser.add_mutually_exclusive_group()

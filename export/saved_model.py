@@ -16,7 +16,7 @@ import os
 import pathlib
 import shutil
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, program_name, run_cli
 
 # Inputs of each signature: name -> (dtype, rank). The SavedModel declares only the dtypes (see
 # export_saved_model); these ranks and the image shape are checked in the graph. The first signature
@@ -227,7 +227,7 @@ def version_directory(models_dir, name, version=None, overwrite=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.saved_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program_name("export.saved_model"), description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", required=True, help="run directory (its best.keras) or a .keras file")
     parser.add_argument("--out", required=True, help="model base directory that TensorFlow Serving watches")
     parser.add_argument("--name", required=True, help="model name (the REST/gRPC model_spec name)")

@@ -9,6 +9,13 @@ import re
 import sys
 
 
+def program_name(module):
+    """The name a usage line shows: the console script's (`pixel-keras-train`, ...) when the app runs
+    as one, else `python -m module`."""
+    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return script if script.startswith("pixel-keras-") else f"python -m {module}"
+
+
 class RunError(Exception):
     """A problem the user can fix (bad flag, missing data, unusable checkpoint); printed in one line."""
 

@@ -60,6 +60,7 @@ def test_installed_console_scripts_run_without_the_checkout(wheel, tmp_path):
     done = subprocess.run([str(target / "bin" / "pixel-keras-train"), "--help"], cwd=tmp_path, env=environment,
                           capture_output=True, text=True)
     assert done.returncode == 0 and "--arch" in done.stdout, done.stderr[-3000:]
+    assert done.stdout.startswith("usage: pixel-keras-train "), done.stdout[:200]  # not "python -m training.run"
     check = f"""
 import configparser, contextlib, io, sys
 import pixel_keras_apps.training, pixel_keras_apps.export
@@ -75,7 +76,7 @@ for script, reference in points["console_scripts"].items():
             getattr(__import__(module, fromlist=[function]), function)()
         except SystemExit as exit:
             assert exit.code == 0, (script, exit.code)
-    assert shown.getvalue().startswith("usage:"), (script, shown.getvalue())
+    assert shown.getvalue().startswith(f"usage: {{script}} "), (script, shown.getvalue())
     print(script, "ok")
 """
     done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=environment, capture_output=True, text=True)

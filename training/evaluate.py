@@ -12,7 +12,7 @@ import argparse
 import json
 import pathlib
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, program_name, run_cli
 
 
 def _nll_nats(model):
@@ -122,7 +122,7 @@ def load_run(run_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program_name("training.evaluate"), description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", required=True, help="directory written by python -m training.run")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--no-classify", dest="classify", action="store_false",

@@ -13,7 +13,7 @@ import os
 import pathlib
 import sys
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, program_name, run_cli
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
 from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training, keep_model, make_optimizer
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
@@ -30,7 +30,7 @@ LEGACY_VALUES = {"levels": None, "conditional": False, "head": "categorical", "n
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m training.run", description=__doc__.splitlines()[0],
+        prog=program_name("training.run"), description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--arch", required=True, help="pixelcnn, row_lstm, diagonal_bilstm, spatial_lstm or gated_pixelcnn")

@@ -16,7 +16,7 @@ import argparse
 import hashlib
 import pathlib
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, program_name, run_cli
 from pixel_keras.io import load_model_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -59,7 +59,7 @@ def images_to_complete(source, count, image_shape, num_levels, config):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m training.sample", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog=program_name("training.sample"), description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a .keras model file or a run directory")
     parser.add_argument("--num", type=int, default=16, help="images to draw (or complete)")
