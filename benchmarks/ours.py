@@ -37,7 +37,7 @@ class OurModel:
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
-                 head="categorical", num_mixtures=5, optimizer="adam", lr=1e-3, lr_schedule="constant",
+                 head="categorical", num_mixtures=5, optimizer="adam", lr=None, lr_schedule="constant",
                  decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")

@@ -218,6 +218,18 @@ def test_a_failed_start_leaves_no_run_json(tmp_path):
     assert not (run_dir / "run.json").exists()
 
 
+def test_learning_rate_default_per_optimizer_and_a_resume_keeps_its_own(tmp_path):
+    def rate(*flags):
+        args = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--run-dir", str(tmp_path), *flags])
+        return training_run.check_run_config(tmp_path, args)[0]["learning_rate"]
+
+    assert (rate(), rate("--optimizer", "rmsprop"), rate("--learning-rate", "0.01")) == (2e-3, 1e-3, 0.01)
+    args = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--run-dir", str(tmp_path)])
+    config, _ = training_run.check_run_config(tmp_path, args)
+    training_run.write_run_config(tmp_path, {**config, "learning_rate": 1e-3})  # a run from before the default
+    assert rate() == 1e-3 and rate("--learning-rate", "0.0005") == 5e-4  # resumes at its own rate unless told
+
+
 def test_run_json_settings_on_resume(tmp_path):
     args = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--steps-per-epoch", "20", "--run-dir",
                                     str(tmp_path)])
@@ -237,11 +249,13 @@ def test_run_json_settings_on_resume(tmp_path):
     # A run.json from before a model-changing key resumes only with what the older code used.
     legacy = {key: value for key, value in config.items() if key not in training_run.LEGACY_VALUES}
     (tmp_path / "run.json").write_text(json.dumps(legacy))
-    # Older code trained with RMSProp, today's default is Adam: the refusal names the flag that resumes.
-    with pytest.raises(RunError, match=r"optimizer: 'rmsprop' -> 'adam'\); use its settings to resume "
-                                       r"\(e\.g\. --optimizer rmsprop\)"):
+    # Older code trained with RMSProp at a constant rate, today's defaults are Adam and a cosine: the
+    # refusal names the flags that resume.
+    with pytest.raises(RunError, match=r"optimizer: 'rmsprop' -> 'adam'; lr_schedule: 'constant' -> 'cosine'\); "
+                                       r"use its settings to resume \(e\.g\. --optimizer rmsprop --lr-schedule "
+                                       r"constant\)"):
         training_run.check_run_config(tmp_path, args)
-    args.optimizer = "rmsprop"
+    args.optimizer, args.lr_schedule = "rmsprop", "constant"
     assert training_run.check_run_config(tmp_path, args)[1] == legacy
     for flags, change in ((["--multiscale", "2"], "multiscale: None -> 2"),
                           (["--head", "logistic_mixture"], "head: 'categorical' -> 'logistic_mixture'")):
@@ -267,7 +281,8 @@ def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate
         training_run.main(base + ["--steps", "8", "--learning-rate", "1e8"])
     splits = load_dataset("digits")
     model = pk.build_model("pixelcnn", splits.image_shape, splits.num_levels, num_layers=1, hidden=4)
-    optimizer = make_optimizer(training_run.parse_args(base).optimizer, 1e-3)  # the app's, whatever its default
+    app = training_run.parse_args(base)
+    optimizer = make_optimizer(app.optimizer, 1e-3, app.lr_schedule, 8)  # the app's, whatever its defaults
     model.compile(optimizer=optimizer, loss=pk.NegativeLogLikelihood())
     kept_step = RunCheckpoints(model, run_dir).restore()
     assert all(np.isfinite(weight).all() for weight in model.get_weights())
@@ -275,7 +290,7 @@ def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate
     assert np.isfinite(model.evaluate(images, images, verbose=0))
     assert kept_step == 4 and "(step 4)" in str(stopped.value)
     capsys.readouterr()
-    training_run.main(base + ["--steps", "8"])
+    training_run.main(base + ["--steps", "8", "--learning-rate", "0.001"])  # without it: the run's own 1e8
     out = capsys.readouterr().out
     assert "resuming at step 4" in out and "learning rate 100000000.0 -> 0.001" in out
     assert "training finished: 8 steps" in out

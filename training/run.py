@@ -15,7 +15,8 @@ import sys
 
 from pixel_keras.cli import RunError, program_name, run_cli
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
-from pixel_keras.fitting import LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training, keep_model, make_optimizer
+from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training,
+                                 keep_model, make_optimizer)
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
                "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout")
@@ -58,12 +59,13 @@ def parse_args(argv=None):
                         help="a Multi-Scale PixelRNN: a model of the image subsampled by F and one of the image "
                              "given it, trained as one model (the loss is the sum of the two NLLs)")
     parser.add_argument("--batch-size", type=int, default=16, help="global batch (split across replicas); paper: 16")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
-                        help="(initial) learning rate (a resume may change it, e.g. lower it after a NaN loss)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"(initial) learning rate; default: a resumed run's own, else per optimizer "
+                             f"{DEFAULT_LEARNING_RATES} (a resume may change it, e.g. lower it after a NaN loss)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                         help="adam (PixelCNN++; measured better per CPU-minute, BUILD_NOTES.md) or rmsprop (paper)")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                        help="constant, or cosine decay to 0 at the last of --steps (or --epochs x --steps-per-epoch)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+                        help="cosine decay to 0 at the last of --steps (or --epochs x --steps-per-epoch), or constant")
     parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
                         help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
     parser.add_argument("--num-mixtures", type=int, default=5,
@@ -123,12 +125,15 @@ def check_run_config(run_dir, args):
     """(settings to record, settings run.json holds or None): refuses to resume a run directory
     with other settings, except RESUMABLE_KEYS. A key that an older run.json lacks is compared with
     LEGACY_VALUES (what the older code used), or, for a flag the older code already had but did not
-    record, takes the value given now. Writes nothing (see `write_run_config`)."""
+    record, takes the value given now. Fills in `args.learning_rate` when not given (the run's
+    own on a resume, else the optimizer's default). Writes nothing (see `write_run_config`)."""
     path = pathlib.Path(run_dir) / "run.json"
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if args.learning_rate is None:  # not given: the run's own rate, else the optimizer's default
+        args.learning_rate = (saved or {}).get("learning_rate") or DEFAULT_LEARNING_RATES[args.optimizer]
     config = {key: getattr(args, key) for key in CONFIG_KEYS}
-    if not path.exists():
+    if saved is None:
         return config, None
-    saved = json.loads(path.read_text())
     recorded = {**LEGACY_VALUES, **saved}
     changed = [f"{key}: {recorded[key]!r} -> {config[key]!r}" for key in CONFIG_KEYS
                if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]]
