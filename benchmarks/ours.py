@@ -17,7 +17,9 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class OurModel:
-    """`build_model(arch, ...)` trained on the bits/dim loss (default Adam(1e-3), as `training.run`).
+    """`build_model(arch, ...)` trained on the bits/dim loss (default Adam at `training.run`'s rate,
+    `pixel_keras.fitting.DEFAULT_LEARNING_RATES`, but constant: a fixed-minutes benchmark does not know
+    its step count, so a cosine needs `decay_steps`).
 
     Args:
         arch: one of `pixel_keras.ARCHS`.

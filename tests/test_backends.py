@@ -1,7 +1,8 @@
 """The library on every Keras backend: the backend-sensitive tests (causality, normalisation,
-chi-square sampling, fast == plain, codec round trips and batch independence) and a TensorFlow-free run of every arch, each in a subprocess
-with KERAS_BACKEND=jax (in CI: `.[dev]` installs JAX) or torch (where torch is installed; not in CI),
-and a .keras file saved under TensorFlow scored under JAX.
+chi-square sampling, fast == plain, codec round trips and batch independence) and a TensorFlow-free
+run of every arch, each in a subprocess with KERAS_BACKEND=jax (in CI: `.[dev]` installs JAX) or
+torch (where torch is installed; not in CI), a .keras file saved under TensorFlow scored under JAX,
+and a TensorFlow blob refused under JAX.
 
 The backend is fixed when Keras is imported, so each backend needs its own process.
 """

@@ -135,15 +135,15 @@ def check_run_config(run_dir, args):
     if saved is None:
         return config, None
     recorded = {**LEGACY_VALUES, **saved}
-    changed = [f"{key}: {recorded[key]!r} -> {config[key]!r}" for key in CONFIG_KEYS
-               if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]]
-    if changed:
-        # Defaults change between versions (the optimizer did): name the flags that resume the run.
-        flags = " ".join(f"--{key.replace('_', '-')} {recorded[key]}" for key in CONFIG_KEYS
-                         if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]
-                         and isinstance(recorded[key], (str, int, float)) and not isinstance(recorded[key], bool))
+    differing = [key for key in CONFIG_KEYS
+                 if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]]
+    if differing:
+        changed = "; ".join(f"{key}: {recorded[key]!r} -> {config[key]!r}" for key in differing)
+        # Defaults change between versions (optimizer, schedule): name the flags that resume the run.
+        flags = " ".join(f"--{key.replace('_', '-')} {recorded[key]}" for key in differing
+                         if isinstance(recorded[key], (str, int, float)) and not isinstance(recorded[key], bool))
         hint = f" (e.g. {flags})" if flags else ""
-        raise RunError(f"{run_dir} holds a run with other settings ({'; '.join(changed)}); "
+        raise RunError(f"{run_dir} holds a run with other settings ({changed}); "
                        f"use its settings to resume{hint}, or a new --run-dir")
     return config, saved
 
