@@ -6,8 +6,10 @@
     tfp [:num_resnet=1,num_hierarchies=2,num_filters=32,num_logistic_mix=5,dropout_p=0.3]
 
 `tfp` is the peer, `tfp.distributions.PixelCNN` (PixelCNN++); it needs tf-keras, so it never
-shares a process with Keras 3 models. Bare arch names get `training.run`'s CPU sizes, optimizer (Adam) and
-learning rate (`pixel_keras.fitting.DEFAULT_LEARNING_RATES`: 2e-3 for Adam since session 22, 1e-3 before).
+shares a process with Keras 3 models. Bare arch names get `training.run`'s defaults: CPU sizes, optimizer
+(Adam), learning rate (`pixel_keras.fitting.DEFAULT_LEARNING_RATES`: 2e-3 for Adam since session 22, 1e-3
+before) and schedule (a cosine that ends with the budget, since session 23; constant before, or a cosine
+over `decay_steps`, which now also ends training there).
 """
 
 import json

@@ -9,7 +9,8 @@ import numpy as np
 
 import pixel_keras as pk
 from pixel_keras.cpu_defaults import CPU_SIZES
-from pixel_keras.fitting import TimeBudget, compile_for_training, make_optimizer
+from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, TrainingBudget, compile_for_training,
+                                 make_optimizer)
 from pixel_keras.xla import default_jit_compile
 
 
@@ -17,9 +18,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class OurModel:
-    """`build_model(arch, ...)` trained on the bits/dim loss (default Adam at `training.run`'s rate,
-    `pixel_keras.fitting.DEFAULT_LEARNING_RATES`, but constant: a fixed-minutes benchmark does not know
-    its step count, so a cosine needs `decay_steps`).
+    """`build_model(arch, ...)` trained on the bits/dim loss with `training.run`'s defaults: Adam at
+    `pixel_keras.fitting.DEFAULT_LEARNING_RATES`, a cosine that ends with the budget.
 
     Args:
         arch: one of `pixel_keras.ARCHS`.
@@ -30,7 +30,8 @@ class OurModel:
             "auto": always on JAX, never on PyTorch).
         head, num_mixtures: `build_model`'s output head ("categorical" or "logistic_mixture").
         optimizer, lr, lr_schedule: as `training.run`'s --optimizer, --learning-rate, --lr-schedule;
-            decay_steps: the steps a cosine schedule decays over (needed with lr_schedule=cosine).
+            decay_steps: training ends there if the budget has not ended it first (as --steps; the
+            cosine ends with whichever comes first).
         multiscale: f > 1 for `build_multiscale_model` with factor f (0: single scale).
         dropout: `build_model`'s dropout rate on every block's output (training only).
         precision: a Keras dtype policy name ("float32", "mixed_bfloat16", "mixed_float16"), set as
@@ -39,10 +40,12 @@ class OurModel:
     """
 
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
-                 head="categorical", num_mixtures=5, optimizer="adam", lr=None, lr_schedule="constant",
+                 head="categorical", num_mixtures=5, optimizer="adam", lr=None, lr_schedule="cosine",
                  decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received lr_schedule={lr_schedule!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received precision={precision!r}")
         keras.mixed_precision.set_global_policy(precision)
@@ -54,11 +57,11 @@ class OurModel:
             self.model = pk.build_multiscale_model(arch, image_shape, num_levels, factor=multiscale, **options)
         else:
             self.model = pk.build_model(arch, image_shape, num_levels, **options)
-        if lr_schedule == "cosine" and decay_steps is None:
-            raise ValueError("lr_schedule=cosine needs decay_steps=N in the contender spec. Received decay_steps=None.")
         # the model to fit: a mixture head's training view (observed level only), the same weights
-        self.fit_model = compile_for_training(self.model, make_optimizer(optimizer, lr, lr_schedule, decay_steps),
+        self.learning_rate = DEFAULT_LEARNING_RATES.get(optimizer) if lr is None else lr
+        self.fit_model = compile_for_training(self.model, make_optimizer(optimizer, self.learning_rate),
                                               default_jit_compile() if jit is None else bool(jit))
+        self.schedule = {"lr_schedule": lr_schedule, "total_steps": decay_steps}
         self.numpy_input = keras.backend.backend() != "tensorflow"  # the worker's training stream
 
     def params(self):
@@ -69,8 +72,9 @@ class OurModel:
         `BestWeights` `best` every epoch and ending with its weights; returns the steps."""
         pairs = ((batch.astype(np.int32),) * 2 for batch in batches) if self.numpy_input else batches.map(_int_pairs)
         select = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: best.update(self.model))
-        self.fit_model.fit(pairs, steps_per_epoch=steps_per_epoch, epochs=10**6, verbose=0,
-                           callbacks=[TimeBudget(seconds / 60.0), select])
+        budget = TrainingBudget(seconds / 60.0, self.schedule["total_steps"], self.schedule["lr_schedule"],
+                                self.learning_rate)
+        self.fit_model.fit(pairs, steps_per_epoch=steps_per_epoch, epochs=10**6, verbose=0, callbacks=[budget, select])
         best.restore(self.model)
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 

@@ -2,6 +2,7 @@
 with its learning-rate schedule, a wall-clock budget, and the training view of a model (the fast
 loss of the logistic mixture head). In the library so no app imports another."""
 
+import math
 import time
 
 import keras
@@ -18,35 +19,104 @@ LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_LEARNING_RATES = {"rmsprop": 1e-3, "adam": 2e-3}
 
 
-def make_optimizer(name, learning_rate=None, schedule="constant", total_steps=None):
-    """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`),
-    constant or decayed by a cosine to 0 at `total_steps` (the schedule reads the optimizer's step,
-    which checkpoints keep)."""
+def make_optimizer(name, learning_rate=None):
+    """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`).
+    The rate is a variable of the optimizer (checkpoints keep it), which `TrainingBudget` sets
+    before every step when a schedule decays it."""
     if name not in OPTIMIZERS:
         raise ValueError(f"Expected optimizer to be one of {OPTIMIZERS}. Received optimizer={name!r}.")
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATES[name]
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"Expected lr_schedule to be one of {LR_SCHEDULES}. Received lr_schedule={schedule!r}.")
-    if schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     return {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[name](learning_rate)
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training (after the current step, then validate and save) once `minutes` have passed
-    since the callback was made, across however many `fit` calls use it."""
+def cosine_factor(progress):
+    """The cosine schedule's rate as a fraction of its initial rate, at `progress` in [0, 1]
+    (exactly 0 at 1 and beyond)."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
-    def __init__(self, minutes):
+
+def cosine_progress(factor):
+    """The inverse of `cosine_factor`: how far along a cosine schedule is whose rate is `factor`
+    times its initial rate (1 when the rate is 0: the schedule has ended)."""
+    return math.acos(min(max(2.0 * factor - 1.0, -1.0), 1.0)) / math.pi
+
+
+class TrainingBudget(keras.callbacks.Callback):
+    """The end of training and, with a cosine schedule, the learning rate on the way there.
+
+    Training stops (after the current step, so that `fit` validates and checkpoints) at
+    `total_steps` or once `minutes` have passed since the callback was made, whichever comes
+    first, across however many `fit` calls use it. With `schedule="cosine"` the rate falls from
+    `learning_rate` to 0 along a cosine of the progress towards that end: the larger of the steps'
+    and the clock's fractions, so a run cut short by its time budget still ends its decay (the rate
+    is set after every step for the next; a run that stops on the clock leaves it at exactly 0). A
+    resumed run passes the progress it had reached (`cosine_progress` of its restored rate) as
+    `start_progress`; the rest of the decay spreads over this invocation's steps and minutes.
+
+    Args:
+        minutes: wall-clock budget (0: none).
+        total_steps: optimizer step at which training ends (None: none).
+        schedule: "constant" (the rate is left alone) or "cosine".
+        learning_rate: the cosine's initial rate.
+        start_progress: the cosine's progress when this invocation starts, in [0, 1).
+        clock_in_schedule: False to decay by steps only (workers whose clocks differ must agree on
+            the rate); the clock still stops training.
+    """
+
+    def __init__(self, minutes, total_steps=None, schedule="constant", learning_rate=None, start_progress=0.0,
+                 clock_in_schedule=True):
         super().__init__()
+        if schedule not in LR_SCHEDULES:
+            raise ValueError(f"Expected lr_schedule to be one of {LR_SCHEDULES}. Received lr_schedule={schedule!r}.")
+        if schedule == "cosine" and learning_rate is None:
+            raise ValueError("A cosine schedule needs its initial learning_rate. Received learning_rate=None.")
         self.seconds = minutes * 60.0
-        self.exhausted = False
+        self.total_steps = total_steps
+        self.schedule = schedule
+        self.learning_rate = learning_rate
+        self.start_progress = start_progress
+        self.clock_in_schedule = clock_in_schedule
+        self.exhausted = False  # the clock ran out
         self._start = time.perf_counter()
+        self._first_step = None
+        self.step = None
+
+    def progress(self):
+        """How far this run is towards its end, in [0, 1]."""
+        if self._first_step is None:  # not trained yet
+            return self.start_progress
+        fractions = [0.0]
+        if self.total_steps is not None and self.total_steps > self._first_step:
+            fractions.append((self.step - self._first_step) / (self.total_steps - self._first_step))
+        elif self.total_steps is not None:
+            fractions.append(1.0)
+        if self.seconds > 0 and self.clock_in_schedule:
+            fractions.append((time.perf_counter() - self._start) / self.seconds)
+        return min(1.0, self.start_progress + (1.0 - self.start_progress) * max(fractions))
+
+    def on_train_begin(self, logs=None):
+        # The step is counted from here on, not read: under JAX, Keras detaches the variables during
+        # an epoch and reading them needs a state sync.
+        self.step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if self._first_step is None:
+            self._first_step = self.step
+        self._set_rate()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds > 0 and time.perf_counter() - self._start > self.seconds:
-            self.exhausted = True
+        self.step += 1
+        out_of_time = self.seconds > 0 and time.perf_counter() - self._start >= self.seconds
+        self.exhausted = self.exhausted or out_of_time
+        if out_of_time or (self.total_steps is not None and self.step >= self.total_steps):
             self.model.stop_training = True
+        self._set_rate()
+
+    def _set_rate(self):
+        """The rate of the next step (0 once the decay has ended), so that the rate a checkpoint
+        holds is the one its step resumes with. No JAX state sync is needed: the training step reads
+        the rate set here (tests/test_training_budget.py checks the weights' moves, under JAX too)."""
+        if self.schedule == "cosine":
+            self.model.optimizer.learning_rate = self.learning_rate * cosine_factor(self.progress())
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")

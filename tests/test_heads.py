@@ -138,18 +138,6 @@ def test_bad_arguments(call, message):
         call()
 
 
-def test_optimizers_and_schedules():
-    from pixel_keras.fitting import make_optimizer
-
-    adam = make_optimizer("adam", 0.01, "cosine", total_steps=10)
-    assert isinstance(adam, keras.optimizers.Adam) and float(adam.learning_rate) == pytest.approx(0.01)
-    adam.iterations.assign(5)
-    assert float(adam.learning_rate) == pytest.approx(0.005)  # half way down the cosine
-    assert float(make_optimizer("rmsprop", 0.01).learning_rate) == pytest.approx(0.01)
-    with pytest.raises(ValueError, match="optimizer='sgd'"):
-        make_optimizer("sgd", 0.01)
-
-
 def test_contender_specs_take_names():
     from benchmarks.contenders import parse_spec
 
@@ -166,9 +154,10 @@ def test_training_run_with_the_mixture_head(tmp_path, capsys):
                "--head", "logistic_mixture", "--num-mixtures", "2", "--optimizer", "adam", "--lr-schedule", "cosine",
                "--run-dir", str(run_dir)]
     training_run.main(command + ["--steps", "2"])
-    training_run.main(command + ["--steps", "4"])  # a resume keeps the schedule (no rate to reassign)
+    training_run.main(command + ["--steps", "4"])  # the checkpoint restores; its cosine has ended at step 2
     out = capsys.readouterr().out
-    assert "training finished: 4 steps" in out and "bits/dim" in out
+    assert "training finished: 2 steps" in out and "bits/dim" in out
+    assert "the run is already complete: 2 steps (of 4), its cosine schedule ended" in out
     config = json.loads((run_dir / "run.json").read_text())
     assert (config["head"], config["num_mixtures"], config["optimizer"], config["lr_schedule"]) == (
         "logistic_mixture", 2, "adam", "cosine")

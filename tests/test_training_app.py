@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pixel_keras.cli import RunError
+from pixel_keras.fitting import cosine_factor
 from training import run as training_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,6 +35,11 @@ def _tensor_values(log_dir, tag):
     return [event for event in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
 
 
+def _scalar(event):
+    proto = event.tensor_proto
+    return float(proto.float_val[0]) if proto.float_val else float(np.frombuffer(proto.tensor_content, np.float32)[0])
+
+
 def _steps(log_dir, tag):
     return [event.step for event in _tensor_values(log_dir, tag)]
 
@@ -47,9 +54,7 @@ def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, cap
     assert f"tensorboard --logdir {run_dir / 'logs'}" in out
     assert (run_dir / "best.keras").exists() and (run_dir / "gallery" / "samples.png").exists()
     assert (run_dir / "checkpoints" / "ckpt-60.index").exists()
-    losses = [float(np.asarray(event.tensor_proto.float_val or [0])[0]) if event.tensor_proto.float_val
-              else float(np.frombuffer(event.tensor_proto.tensor_content, np.float32)[0])
-              for event in _tensor_values(run_dir / "logs" / "train", "epoch_loss")]
+    losses = [_scalar(event) for event in _tensor_values(run_dir / "logs" / "train", "epoch_loss")]
     assert len(losses) == 3 and losses[-1] < losses[0]
     for tag in ("epoch_bits_per_dim", "epoch_images_per_second", "epoch_learning_rate"):
         assert _tensor_values(run_dir / "logs" / "train", tag), tag
@@ -95,6 +100,11 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming at step {saved}" in resumed.stdout
     assert "training finished: 600 steps" in resumed.stdout
+    # The cosine (the default schedule) goes on from where the killed run was: the rate of step 400 is
+    # the one a run without the kill had (steps lead its progress: this run is far from its 20 minutes).
+    rate = [_scalar(event) for event in _tensor_values(run_dir / "logs" / "train", "epoch_learning_rate")
+            if event.step == 400]
+    assert saved < 400 and rate == [pytest.approx(2e-3 * cosine_factor(400 / 600), rel=1e-3)]
 
 
 def test_resume_refuses_other_settings_and_unreadable_checkpoints(tmp_path):
@@ -239,8 +249,14 @@ def test_run_json_settings_on_resume(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(old))  # a run.json from before these keys: resumable
     assert training_run.check_run_config(tmp_path, args) == (config, old)
     training_run.write_run_config(tmp_path, config)
-    args.learning_rate = 1e-4  # may change on resume
+    args.learning_rate, args.max_minutes = 1e-4, 5.0  # may change on resume
     assert training_run.check_run_config(tmp_path, args)[0]["learning_rate"] == 1e-4
+    # A cosine run of the code before the budget-long cosine (no max_minutes recorded): its checkpoints
+    # hold no learning-rate variable, so it is refused before anything is read.
+    (tmp_path / "run.json").write_text(json.dumps({k: v for k, v in config.items() if k != "max_minutes"}))
+    with pytest.raises(RunError, match="decayed over its steps only .* cannot resume it: start a new --run-dir"):
+        training_run.check_run_config(tmp_path, args)
+    training_run.write_run_config(tmp_path, config)
     for key, value in (("steps_per_epoch", 30), ("validation_images", 100)):
         changed = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--steps-per-epoch", "20", "--run-dir",
                                            str(tmp_path), f"--{key.replace('_', '-')}", str(value)])
@@ -265,6 +281,34 @@ def test_run_json_settings_on_resume(tmp_path):
             training_run.check_run_config(tmp_path, changed)
 
 
+def test_a_cosine_run_ends_with_its_time_budget_and_a_constant_one_continues(tmp_path, capsys, monkeypatch):
+    from pixel_keras import fitting
+
+    class Clock:  # a second per reading: TrainingBudget reads it twice a step
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr(fitting, "time", Clock())
+    outs = {}
+    for schedule in ("cosine", "constant"):
+        command = ["--arch", "pixelcnn", *TINY, "--steps", "50", "--steps-per-epoch", "4", "--gallery-size", "0",
+                   "--validation-images", "16", "--max-minutes", "0.1", "--lr-schedule", schedule,
+                   "--run-dir", str(tmp_path / schedule)]
+        training_run.main(command)
+        training_run.main(command)
+        outs[schedule] = capsys.readouterr().out
+    first = re.search(r"training finished: (\d+) steps, where the cosine schedule ended with the 0.1-minute budget",
+                      outs["cosine"])
+    assert first and 0 < int(first[1]) < 50, outs["cosine"]
+    assert f"the run is already complete: {first[1]} steps (of 50), its cosine schedule ended" in outs["cosine"]
+    spent = re.findall(r"time budget of 0.1 minutes spent at step (\d+); run the same command again to continue",
+                       outs["constant"])
+    assert len(spent) == 2 and 0 < int(spent[0]) < int(spent[1]) < 50, outs["constant"]
+
+
 def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate(tmp_path, capsys):
     import pixel_keras as pk
     from pixel_keras.data import load_dataset
@@ -274,7 +318,7 @@ def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate
     run_dir = tmp_path / "run"
     base = ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
             "--steps-per-epoch", "4", "--checkpoint-every", "1", "--gallery-size", "0", "--validation-images", "16",
-            "--run-dir", str(run_dir)]
+            "--lr-schedule", "constant", "--run-dir", str(run_dir)]  # a cosine run would be complete at --steps 4
     training_run.main(base + ["--steps", "4"])
     # Step 5 (weights of step 4) has a finite loss, its update at this rate makes step 6 NaN.
     with pytest.raises(RunError, match=r"NaN; training stopped at step 6\. The last state") as stopped:
@@ -282,7 +326,7 @@ def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate
     splits = load_dataset("digits")
     model = pk.build_model("pixelcnn", splits.image_shape, splits.num_levels, num_layers=1, hidden=4)
     app = training_run.parse_args(base)
-    optimizer = make_optimizer(app.optimizer, 1e-3, app.lr_schedule, 8)  # the app's, whatever its defaults
+    optimizer = make_optimizer(app.optimizer, 1e-3)  # the app's, whatever its defaults
     model.compile(optimizer=optimizer, loss=pk.NegativeLogLikelihood())
     kept_step = RunCheckpoints(model, run_dir).restore()
     assert all(np.isfinite(weight).all() for weight in model.get_weights())

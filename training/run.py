@@ -15,13 +15,15 @@ import sys
 
 from pixel_keras.cli import RunError, program_name, run_cli
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
-from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS, TimeBudget, compile_for_training,
-                                 keep_model, make_optimizer)
+from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS, TrainingBudget, compile_for_training,
+                                 cosine_progress, keep_model, make_optimizer)
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
-               "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout")
-# Settings recorded in run.json that a resume may change (a lower learning rate after a divergence).
-RESUMABLE_KEYS = ("learning_rate",)
+               "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout",
+               "max_minutes")
+# Settings recorded in run.json that a resume may change (a lower learning rate after a divergence;
+# the budget of each invocation).
+RESUMABLE_KEYS = ("learning_rate", "max_minutes")
 # Settings an older run.json lacks, with the value the code that wrote it used: such a run resumes
 # only with that value, since another would change the model or data under its checkpoint.
 # validation_images and steps_per_epoch were flags before run.json recorded them: any value resumes.
@@ -65,7 +67,9 @@ def parse_args(argv=None):
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                         help="adam (PixelCNN++; measured better per CPU-minute, BUILD_NOTES.md) or rmsprop (paper)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
-                        help="cosine decay to 0 at the last of --steps (or --epochs x --steps-per-epoch), or constant")
+                        help="cosine: decay to 0 at the run's end, the last of --steps (or --epochs x "
+                             "--steps-per-epoch) or the end of --max-minutes, whichever comes first (the run is then "
+                             "complete); constant: no decay (a run cut by --max-minutes continues when re-run)")
     parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
                         help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
     parser.add_argument("--num-mixtures", type=int, default=5,
@@ -77,8 +81,8 @@ def parse_args(argv=None):
                         help="steps between validations, checkpoints and galleries")
     parser.add_argument("--steps", type=int, default=None, help="total steps, exactly (overrides --epochs)")
     parser.add_argument("--max-minutes", type=float, default=None,
-                        help=f"stop training after this many minutes of this invocation (0: no limit; "
-                             f"default per arch: {CPU_MINUTES})")
+                        help=f"stop training after this many minutes of this invocation, where a cosine schedule "
+                             f"ends (0: no limit; default per arch: {CPU_MINUTES})")
     parser.add_argument("--validation-images", type=int, default=1000,
                         help="validation images scored after every epoch")
     parser.add_argument("--run-dir", default=None, help="checkpoints and TensorBoard logs (default runs/ARCH_DATASET)")
@@ -134,6 +138,12 @@ def check_run_config(run_dir, args):
     config = {key: getattr(args, key) for key in CONFIG_KEYS}
     if saved is None:
         return config, None
+    if saved.get("lr_schedule") == "cosine" and "max_minutes" not in saved:
+        # That cosine was a schedule object (no learning-rate variable): its checkpoints do not fit
+        # today's optimizer, whose rate TrainingBudget sets.
+        raise RunError(f"{run_dir} holds a run whose cosine schedule decayed over its steps only (pixel_keras "
+                       "before the cosine that ends with the time budget); this version cannot resume it: start a "
+                       "new --run-dir (its best.keras stays usable)")
     recorded = {**LEGACY_VALUES, **saved}
     differing = [key for key in CONFIG_KEYS
                  if key in recorded and key not in RESUMABLE_KEYS and recorded[key] != config[key]]
@@ -155,6 +165,18 @@ def write_run_config(run_dir, config):
     partial = path.with_name(".run.json.partial")
     partial.write_text(json.dumps(config, indent=2) + "\n")
     os.replace(partial, path)
+
+
+def schedule_progress(optimizer, step, saved_config, schedule):
+    """How far a resumed run is along its cosine schedule (0 for a new run or a constant rate):
+    read back from the rate it restored, which `TrainingBudget` set from the progress, relative to
+    the initial rate the run recorded."""
+    if schedule != "cosine" or not step:
+        return 0.0
+    import keras
+
+    restored = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    return cosine_progress(restored / (saved_config or {}).get("learning_rate", restored))
 
 
 def next_fit(step, total_steps, steps_per_epoch):
@@ -206,7 +228,7 @@ def main(argv=None):
     args = parse_args(argv)
     import keras
 
-    from .distribution import is_chief, make_strategy
+    from .distribution import cluster_workers, is_chief, make_strategy
 
     on_tensorflow = keras.backend.backend() == "tensorflow"
     # first: the strategy may split the CPU into logical devices
@@ -248,12 +270,11 @@ def main(argv=None):
             head=args.head, num_mixtures=args.num_mixtures, dropout=args.dropout, **scales)
         # the mixture head fits a view scoring the observed level only; `model` (same weights and
         # optimizer) is what checkpoints, best.keras, galleries and evaluation use
-        fit_model = compile_for_training(
-            model, make_optimizer(args.optimizer, args.learning_rate, args.lr_schedule, total_steps), jit_compile)
+        fit_model = compile_for_training(model, make_optimizer(args.optimizer, args.learning_rate), jit_compile)
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
-        if args.lr_schedule == "constant":  # the restore set the rate saved; a resume may change it
-            model.optimizer.learning_rate = args.learning_rate
+        progress = schedule_progress(model.optimizer, step, saved_config, args.lr_schedule)
+        model.optimizer.learning_rate = args.learning_rate  # the restore set the rate saved; a resume may change it
 
     print(f"{args.arch} on {splits.name} {splits.image_shape} x {splits.num_levels} levels: "
           f"{model.count_params():,} parameters, {replicas} replica(s) on {keras.backend.backend()}, "
@@ -273,7 +294,8 @@ def main(argv=None):
                           every=args.gallery_every, seed=args.seed, held_out_labels=held_out_labels,
                           num_classes=splits.num_classes if args.conditional else None)
         keep_model(gallery, model)  # the full model, also when no `fit` runs (a finished run re-run)
-    budget = TimeBudget(args.max_minutes)
+    budget = TrainingBudget(args.max_minutes, total_steps, args.lr_schedule, args.learning_rate, progress,
+                            clock_in_schedule=cluster_workers() <= 1)  # workers' clocks differ, their rates may not
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         budget,
@@ -285,8 +307,8 @@ def main(argv=None):
     if chief and config != saved_config:  # every check passed: training can start
         write_run_config(args.run_dir, config)
     verbose = 1 if sys.stdout.isatty() else 2
-    complete_before = step >= total_steps
-    while step < total_steps and not budget.exhausted:
+    complete_before = step >= total_steps or progress >= 1.0
+    while step < total_steps and not budget.exhausted and budget.progress() < 1.0:
         initial_epoch, epochs, steps = next_fit(step, total_steps, args.steps_per_epoch)
         history = fit_model.fit(train, steps_per_epoch=steps, epochs=epochs, initial_epoch=initial_epoch,
                                 validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -300,9 +322,14 @@ def main(argv=None):
         step = checkpoints.step
         train, _ = make_pipelines(splits, args, step, options)
     if complete_before:
-        print(f"the run is already complete: {step} steps (of {total_steps}); nothing to train")
+        print(f"the run is already complete: {step} steps (of {total_steps})"
+              + (", its cosine schedule ended" if args.lr_schedule == "cosine" else "")
+              + "; nothing to train (a longer run: a new --run-dir with more --steps or --max-minutes)")
     elif step >= total_steps:
         print(f"training finished: {step} steps")
+    elif args.lr_schedule == "cosine" and budget.progress() >= 1.0:
+        print(f"training finished: {step} steps, where the cosine schedule ended with the "
+              f"{args.max_minutes:g}-minute budget")
     else:
         print(f"time budget of {args.max_minutes:g} minutes spent at step {step}; "
               "run the same command again to continue")
