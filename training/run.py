@@ -323,8 +323,8 @@ def main(argv=None):
         train, _ = make_pipelines(splits, args, step, options)
     if complete_before:
         print(f"the run is already complete: {step} steps (of {total_steps})"
-              + (", its cosine schedule ended" if args.lr_schedule == "cosine" else "")
-              + "; nothing to train (a longer run: a new --run-dir with more --steps or --max-minutes)")
+              + (", its cosine schedule ended; nothing to train (to train longer: a new --run-dir with more "
+                 "--max-minutes or --steps)" if args.lr_schedule == "cosine" else "; nothing to train"))
     elif step >= total_steps:
         print(f"training finished: {step} steps")
     elif args.lr_schedule == "cosine" and budget.progress() >= 1.0:
