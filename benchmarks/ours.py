@@ -45,7 +45,8 @@ class OurModel:
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
         if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. Received lr_schedule={lr_schedule!r}")
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. "
+                             f"Received lr_schedule={lr_schedule!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received precision={precision!r}")
         keras.mixed_precision.set_global_policy(precision)

@@ -22,7 +22,7 @@ DEFAULT_LEARNING_RATES = {"rmsprop": 1e-3, "adam": 2e-3}
 def make_optimizer(name, learning_rate=None):
     """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`).
     The rate is a variable of the optimizer (checkpoints keep it), which `TrainingBudget` sets
-    before every step when a schedule decays it."""
+    after every step, for the next, when a schedule decays it."""
     if name not in OPTIMIZERS:
         raise ValueError(f"Expected optimizer to be one of {OPTIMIZERS}. Received optimizer={name!r}.")
     if learning_rate is None:
