@@ -9,7 +9,7 @@ import numpy as np
 
 import pixel_keras as pk
 from pixel_keras.cpu_defaults import CPU_SIZES
-from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, TrainingBudget, compile_for_training,
+from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, TrainingBudget, check_lr_schedule, compile_for_training,
                                  make_optimizer)
 from pixel_keras.xla import default_jit_compile
 
@@ -44,9 +44,7 @@ class OurModel:
                  decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
         if arch not in pk.ARCHS:
             raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}. "
-                             f"Received lr_schedule={lr_schedule!r}")
+        check_lr_schedule(lr_schedule)  # before building: a bad spec fails at once
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received precision={precision!r}")
         keras.mixed_precision.set_global_policy(precision)
@@ -62,7 +60,7 @@ class OurModel:
         self.learning_rate = DEFAULT_LEARNING_RATES.get(optimizer) if lr is None else lr
         self.fit_model = compile_for_training(self.model, make_optimizer(optimizer, self.learning_rate),
                                               default_jit_compile() if jit is None else bool(jit))
-        self.schedule = {"lr_schedule": lr_schedule, "total_steps": decay_steps}
+        self.lr_schedule, self.decay_steps = lr_schedule, decay_steps
         self.numpy_input = keras.backend.backend() != "tensorflow"  # the worker's training stream
 
     def params(self):
@@ -73,8 +71,7 @@ class OurModel:
         `BestWeights` `best` every epoch and ending with its weights; returns the steps."""
         pairs = ((batch.astype(np.int32),) * 2 for batch in batches) if self.numpy_input else batches.map(_int_pairs)
         select = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: best.update(self.model))
-        budget = TrainingBudget(seconds / 60.0, self.schedule["total_steps"], self.schedule["lr_schedule"],
-                                self.learning_rate)
+        budget = TrainingBudget(seconds / 60.0, self.decay_steps, self.lr_schedule, self.learning_rate)
         self.fit_model.fit(pairs, steps_per_epoch=steps_per_epoch, epochs=10**6, verbose=0, callbacks=[budget, select])
         best.restore(self.model)
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))

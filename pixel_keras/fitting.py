@@ -19,6 +19,12 @@ LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_LEARNING_RATES = {"rmsprop": 1e-3, "adam": 2e-3}
 
 
+def check_lr_schedule(schedule):
+    """Refuse a learning-rate schedule other than `LR_SCHEDULES`, naming it."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"Expected lr_schedule to be one of {LR_SCHEDULES}. Received lr_schedule={schedule!r}.")
+
+
 def make_optimizer(name, learning_rate=None):
     """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`).
     The rate is a variable of the optimizer (checkpoints keep it), which `TrainingBudget` sets
@@ -67,8 +73,7 @@ class TrainingBudget(keras.callbacks.Callback):
     def __init__(self, minutes, total_steps=None, schedule="constant", learning_rate=None, start_progress=0.0,
                  clock_in_schedule=True):
         super().__init__()
-        if schedule not in LR_SCHEDULES:
-            raise ValueError(f"Expected lr_schedule to be one of {LR_SCHEDULES}. Received lr_schedule={schedule!r}.")
+        check_lr_schedule(schedule)
         if schedule == "cosine" and learning_rate is None:
             raise ValueError("A cosine schedule needs its initial learning_rate. Received learning_rate=None.")
         self.seconds = minutes * 60.0

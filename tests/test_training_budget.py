@@ -126,5 +126,9 @@ def test_optimizers_and_bad_settings():
         TrainingBudget(1.0, None, "linear")
     with pytest.raises(ValueError, match="learning_rate=None"):
         TrainingBudget(1.0, None, "cosine")
+    from benchmarks.ours import OurModel
+
+    with pytest.raises(ValueError, match="lr_schedule='linear'"):  # a benchmark spec, before any model is built
+        OurModel("pixelcnn", (2, 2, 1), 4, lr_schedule="linear")
     assert [cosine_factor(p) for p in (-1.0, 0.0, 0.5, 1.0, 2.0)] == [1.0, 1.0, pytest.approx(0.5), 0.0, 0.0]
     assert [cosine_progress(f) for f in (1.0, 0.5, 0.0)] == [0.0, pytest.approx(0.5), 1.0]
