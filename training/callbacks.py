@@ -54,6 +54,50 @@ class EpochSummary(keras.callbacks.Callback):
         )
 
 
+class Forecast(keras.callbacks.Callback):
+    """Prints, once, early in a run: the measured step rate, the step the run will end at and when.
+
+    A run's figure depends on its steps, not its minutes, and machines differ several-fold: this
+    line tells a user at once what their budget buys. The rate is timed over `steps` steps after
+    `skip` (tracing, the first checkpoint), the clock of `budget` (a `TrainingBudget`) gives the
+    time left.
+    """
+
+    def __init__(self, budget, global_batch, skip=5, steps=40, print_fn=print):
+        super().__init__()
+        self.budget, self.global_batch, self.skip, self.steps, self.print_fn = budget, global_batch, skip, steps, print_fn
+        self._seen, self._mark, self.done = 0, None, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.done:
+            return
+        self._seen += 1
+        if self._seen == self.skip:
+            self._mark = time.perf_counter()
+        elif self._mark is not None and self._seen >= self.skip + self.steps:
+            self.done = True
+            self.print_fn(self.message((self._seen - self.skip) / (time.perf_counter() - self._mark)))
+
+    def message(self, steps_per_second):
+        """The forecast line for a measured rate (steps/s of training alone: validation, checkpoints
+        and galleries add to the wall clock, so the time-limited step count is an upper bound)."""
+        budget, step = self.budget, self.budget.step
+        limits = {}  # steps left under each limit
+        if budget.total_steps is not None:
+            limits["--steps"] = budget.total_steps - step
+        if budget.seconds > 0:
+            seconds_left = max(budget.seconds - (time.perf_counter() - budget._start), 0.0)
+            limits["--max-minutes"] = round(seconds_left * steps_per_second)
+        text = f"measured {steps_per_second:.1f} steps/s ({steps_per_second * self.global_batch:.0f} images/s)"
+        if not limits:
+            return text + "; no step or time limit"
+        flag = min(limits, key=limits.get)
+        eta = limits[flag] / steps_per_second
+        finish = time.strftime("%H:%M", time.localtime(time.time() + eta))
+        return (f"{text}: the run should end at about step {step + limits[flag]:,} (set by {flag}), its training "
+                f"done in about {eta / 60:.0f} min (~{finish})")
+
+
 class StepTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback with the epoch summaries at the optimizer step, the one step
     axis of every summary of a run (galleries included), whatever the epoch length."""

@@ -244,7 +244,7 @@ def main(argv=None):
     import pixel_keras as pk
     from pixel_keras.data import load_dataset, with_labels
     from pixel_keras.xla import default_jit_compile
-    from .callbacks import EpochSummary, Gallery, StepTensorBoard
+    from .callbacks import EpochSummary, Forecast, Gallery, StepTensorBoard
     from .checkpoints import RunCheckpoints, SaveCheckpoints
     from .evaluate import evaluate_model, report
 
@@ -301,6 +301,7 @@ def main(argv=None):
         budget,
         SaveCheckpoints(checkpoints, args.checkpoint_every),
         EpochSummary(args.batch_size, splits.image_shape),
+        Forecast(budget, args.batch_size),
         *([gallery] if gallery else []),
         StepTensorBoard(str(run_dir / "logs"), write_graph=True),
     ]
