@@ -3,8 +3,6 @@
 import json
 import os
 
-import tensorflow as tf
-
 
 def cluster_workers():
     """Number of workers TF_CONFIG names (0 when it is unset)."""
@@ -26,6 +24,8 @@ def make_strategy(devices=None):
     Args:
         devices: local replicas; default all GPUs, or one CPU where there is none.
     """
+    import tensorflow as tf  # imported where used: the module also serves runs without TensorFlow
+
     if cluster_workers() > 1:
         return _reducing_nests(tf.distribute.MultiWorkerMirroredStrategy())
     gpus = tf.config.list_physical_devices("GPU")
@@ -60,6 +60,8 @@ def _reducing_nests(strategy):
     the first (images, images) batch reduced as one nest, and scalar logs reduced along axis 0.
     Each value of a nest is reduced on its own, and scalars across workers only.
     """
+    import tensorflow as tf
+
     reduce_one = strategy.reduce
 
     def reduce_item(reduce_op, item, axis):
