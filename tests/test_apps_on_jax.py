@@ -174,8 +174,8 @@ def test_numpy_splits_are_the_tf_data_splits_and_other_sources_are_refused():
     assert (image_shape, num_levels) == (splits.image_shape, splits.num_levels) == ((8, 8, 1), 17)
     for name in ("train", "validation", "test"):
         np.testing.assert_array_equal(arrays[name], np.stack(list(getattr(splits, name).as_numpy_iterator())))
-    with pytest.raises(DataError, match="Received name='mnist'"):
-        load_arrays("mnist")
+    with pytest.raises(DataError, match="Received name='cifar10'"):
+        load_arrays("cifar10")
 
 
 def test_training_app_without_tensorflow_resumes_a_killed_run_to_the_weights_of_an_uninterrupted_one(tmp_path):

@@ -238,6 +238,6 @@ def test_folder_and_tfds_sources_carry_labels(tmp_path):
     assert splits.num_classes == 2 and sorted(pairs) == [(30, 0)] * 5 + [(200, 1)] * 5
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=6):
-        mnist = with_labels(load_dataset("mnist", data_dir=str(tmp_path / "tfds")))
-        labels = [int(label) for _, label in mnist.test.as_numpy_iterator()]
-    assert mnist.num_classes == 10 and len(labels) == 6 and all(0 <= label < 10 for label in labels)
+        kmnist = with_labels(load_dataset("kmnist", data_dir=str(tmp_path / "tfds")))
+        labels = [int(label) for _, label in kmnist.test.as_numpy_iterator()]
+    assert kmnist.num_classes == 10 and len(labels) == 6 and all(0 <= label < 10 for label in labels)

@@ -77,7 +77,7 @@ def test_folder_of_images_is_cropped_and_resized(tmp_path):
 def test_tfds_dataset_by_name_on_generated_data(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=20, data_dir=str(tmp_path)):
-        splits = load_dataset("mnist", data_dir=str(tmp_path))
+        splits = load_dataset("kmnist", data_dir=str(tmp_path))
         images = _array(splits.train.take(4))
     assert splits.image_shape == (28, 28, 1) and splits.num_levels == 256
     assert images.shape == (4, 28, 28, 1) and images.dtype == np.uint8

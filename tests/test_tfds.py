@@ -14,7 +14,7 @@ TINY_RUN = ["--arch", "pixelcnn", "--layers", "1", "--hidden", "4", "--batch-siz
 
 
 @pytest.mark.parametrize("dataset, max_value, shape, unit", [
-    ("mnist", None, "(28, 28, 1) x 256 levels", "bits/dim"),
+    ("kmnist", None, "(28, 28, 1) x 256 levels", "bits/dim"),  # mnist itself: tests/test_mnist.py
     ("cifar10", None, "(32, 32, 3) x 256 levels", "bits/dim"),
     ("binarized_mnist", 2, "(28, 28, 1) x 2 levels", "nats per image"),  # mocked as 0/1, like the real data
 ])
@@ -29,7 +29,7 @@ def test_training_run_on_mocked_tfds_dataset(dataset, max_value, shape, unit, tm
 
 
 @pytest.mark.parametrize("dataset, levels, largest", [
-    ("mnist", "17", 200),  # a 17-level model fed 8-bit data
+    ("kmnist", "17", 200),  # a 17-level model fed 8-bit data
     ("binarized_mnist", None, 254),  # a binary model fed 0 .. 254 (mock data is 8-bit by default)
 ])
 def test_training_run_refuses_data_outside_the_levels(dataset, levels, largest, tmp_path):
@@ -47,10 +47,10 @@ def test_training_run_refuses_data_outside_the_levels(dataset, levels, largest, 
 
 def test_levels_can_be_declared_for_a_tfds_dataset():
     with tfds.testing.mock_data(num_examples=4, max_value=17):
-        assert load_dataset("mnist", levels=17).num_levels == 17
-        assert load_dataset("mnist").num_levels == 256
+        assert load_dataset("kmnist", levels=17).num_levels == 17
+        assert load_dataset("kmnist").num_levels == 256
         with pytest.raises(DataError, match=r"integer in \[2, 256\].*Received levels=300"):
-            load_dataset("mnist", levels=300)
+            load_dataset("kmnist", levels=300)
 
 
 def test_in_pipeline_check_stops_at_the_first_image_out_of_levels():
@@ -66,9 +66,9 @@ def test_in_pipeline_check_stops_at_the_first_image_out_of_levels():
 def test_tfds_images_past_the_load_time_sample_are_checked_in_the_pipeline(monkeypatch):
     monkeypatch.setattr("pixel_keras.data.LEVELS_SAMPLE", 0)  # the bad images come after the sample
     with tfds.testing.mock_data(num_examples=4):  # 8-bit values
-        splits = load_dataset("mnist", levels=17)
+        splits = load_dataset("kmnist", levels=17)
         for split in (splits.train, splits.validation, splits.test):
-            with pytest.raises(tf.errors.InvalidArgumentError, match="Dataset mnist has a pixel value outside the 17"):
+            with pytest.raises(tf.errors.InvalidArgumentError, match="Dataset kmnist has a pixel value outside the 17"):
                 next(iter(split))
 
 
@@ -88,10 +88,10 @@ def test_unprepared_dataset_goes_to_the_tfds_download(tmp_path, monkeypatch):
     monkeypatch.setattr(download_manager.DownloadManager, "download_and_extract", offline)
     monkeypatch.setattr(download_manager.DownloadManager, "download", offline)
     with pytest.raises(DataError) as error:
-        load_dataset("mnist", data_dir=str(tmp_path))
-    assert requested and "mnist" in str(requested[0])
+        load_dataset("kmnist", data_dir=str(tmp_path))
+    assert requested and "kmnist" in str(requested[0])
     message = str(error.value)
-    assert "TFDS dataset 'mnist' is not prepared in" in message and str(tmp_path) in message
+    assert "TFDS dataset 'kmnist' is not prepared in" in message and str(tmp_path) in message
     assert "downloading and preparing it failed: intercepted: no network in this test" in message
 
 
