@@ -55,15 +55,16 @@ sampling_seed = int_range(*SEED_RANGE)  # what `pk.sample` takes (an int64, as t
 def number_range(low=None, high=None, low_open=False, high_open=False):
     """An argparse `type`: a finite float within the bounds given (open where `*_open`); NaN and
     infinities are always refused (they would pass or defeat a comparison silently)."""
-    def text(bound):
+
+    def shown(bound):
         return str(int(bound)) if float(bound).is_integer() else str(bound)
 
     if low is not None and high is not None:
-        bounds = f" in {'(' if low_open else '['}{text(low)}, {text(high)}{')' if high_open else ']'}"
+        bounds = f" in {'(' if low_open else '['}{shown(low)}, {shown(high)}{')' if high_open else ']'}"
     elif low is not None:
-        bounds = f" {'>' if low_open else '>='} {text(low)}"
+        bounds = f" {'>' if low_open else '>='} {shown(low)}"
     else:
-        bounds = "" if high is None else f" {'<' if high_open else '<='} {text(high)}"
+        bounds = "" if high is None else f" {'<' if high_open else '<='} {shown(high)}"
     description = f"a finite number{bounds}"
 
     def parse(text):
