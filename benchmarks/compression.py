@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from benchmarks.header import print_header
+from pixel_keras.cli import positive_int
 
 
 def png_bytes(image):
@@ -52,8 +53,8 @@ def jxl_bytes(image, folder):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="run directory (its best.keras) or a .keras file")
-    parser.add_argument("--num", type=int, default=1000, help="first N Fashion-MNIST test images")
-    parser.add_argument("--decode-num", type=int, default=None, help="images decoded back (default: all)")
+    parser.add_argument("--num", type=positive_int, default=1000, help="first N Fashion-MNIST test images")
+    parser.add_argument("--decode-num", type=positive_int, default=None, help="images decoded back (default: all)")
     args = parser.parse_args(argv)
 
     import pixel_keras as pk

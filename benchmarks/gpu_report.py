@@ -23,12 +23,12 @@ import json
 import os
 import time
 
-import keras
 import numpy as np
 
 from benchmarks import worker
 from benchmarks.contenders import make_contender
 from benchmarks.header import print_header
+from pixel_keras.cli import number_range, positive_int
 
 ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
 SMALL, COLOUR = (28, 28, 1), (32, 32, 3)
@@ -115,20 +115,25 @@ def load_fashion(test_images):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=480.0, help="deadline for the whole report")
-    parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--train-minutes", type=float, default=1.0, help="GPU-minutes of training per arch")
-    parser.add_argument("--train-batch", type=int, default=64)
-    parser.add_argument("--steps-per-epoch", type=int, default=500, help="training steps between validations")
-    parser.add_argument("--test-images", type=int, default=10000)
-    parser.add_argument("--sample-images", type=int, default=16)
-    parser.add_argument("--rate-seconds", type=float, default=1.5, help="least timed seconds per images/s figure")
+    parser.add_argument("--seconds", type=number_range(0, low_open=True), default=480.0,
+                        help="deadline for the whole report")
+    parser.add_argument("--layers", type=positive_int, default=12)
+    parser.add_argument("--hidden", type=positive_int, default=128)
+    parser.add_argument("--train-minutes", type=number_range(0, low_open=True), default=1.0,
+                        help="GPU-minutes of training per arch")
+    parser.add_argument("--train-batch", type=positive_int, default=64)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=500, help="training steps between validations")
+    parser.add_argument("--test-images", type=positive_int, default=10000)
+    parser.add_argument("--sample-images", type=positive_int, default=16)
+    parser.add_argument("--rate-seconds", type=number_range(0, low_open=True), default=1.5,
+                        help="least timed seconds per images/s figure")
     parser.add_argument("--only", nargs="+", default=None, help="run only these item kinds (throughput, sample, budget)")
     parser.add_argument("--quick", action="store_true",
                         help="a rehearsal: 2 x 8 models, 3-second budgets, 200 test images")
     parser.add_argument("--out", default=".", help="folder for gpu_report.jsonl")
     args = parser.parse_args(argv)
+    import keras
+
     if args.quick:
         args.layers, args.hidden, args.train_minutes, args.test_images = 2, 8, 0.05, 200
         args.rate_seconds, args.steps_per_epoch = 0.2, 20

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from benchmarks.header import print_header
-from benchmarks.ours import OurModel
+from pixel_keras.cli import positive_int
 
 VARIANTS = (("categorical", "categorical", True), ("mixture, full head", "logistic_mixture", False),
             ("mixture, training view", "logistic_mixture", True))
@@ -22,9 +22,11 @@ VARIANTS = (("categorical", "categorical", True), ("mixture, full head", "logist
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=2)
+    parser.add_argument("--steps", type=positive_int, default=5)
     args = parser.parse_args(argv)
+    from benchmarks.ours import OurModel  # Keras: not for --help
+
     print_header("benchmarks.head_step_time", argv, "pixelcnn 5 x 32, 28 x 28 x 1, 256 levels, batch 16")
     images = np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1)).astype(np.int32)
     for repeat in range(args.repeats):

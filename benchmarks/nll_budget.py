@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.contenders import PEER, run_in_process
 from benchmarks.header import print_header, runnable
+from pixel_keras.cli import non_negative_int, number_range, positive_int
 
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
 
@@ -57,12 +58,13 @@ def independent_pixel_nats(train, test, num_levels):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", help="a `training.run --dataset` name")
-    parser.add_argument("--minutes", type=float, default=3.0, help="training wall clock per contender")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps-per-epoch", type=int, default=500, help="training steps between validations")
-    parser.add_argument("--validation-images", type=int, default=500, help="first N validation images")
-    parser.add_argument("--test-images", type=int, default=10000, help="first N test images (all if fewer)")
-    parser.add_argument("--sample-images", type=int, default=0,
+    parser.add_argument("--minutes", type=number_range(0, low_open=True), default=3.0,
+                        help="training wall clock per contender")
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=500, help="training steps between validations")
+    parser.add_argument("--validation-images", type=positive_int, default=500, help="first N validation images")
+    parser.add_argument("--test-images", type=positive_int, default=10000, help="first N test images (all if fewer)")
+    parser.add_argument("--sample-images", type=non_negative_int, default=0,
                         help="also time drawing N images with each trained contender (0: off)")
     parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS),
                         help="specs: see benchmarks/contenders.py")

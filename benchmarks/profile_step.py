@@ -15,17 +15,18 @@ import argparse
 
 from benchmarks.contenders import run_in_process
 from benchmarks.header import print_header
+from pixel_keras.cli import positive_int
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contenders", nargs="+", default=["pixelcnn:layers=12,hidden=64", "tfp"],
                         help="specs: see benchmarks/contenders.py")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--size", type=int, default=28, help="image height and width")
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=20)
+    parser.add_argument("--size", type=positive_int, default=28, help="image height and width")
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
-    parser.add_argument("--top", type=int, default=8, help="op types listed per contender")
+    parser.add_argument("--top", type=positive_int, default=8, help="op types listed per contender")
     args = parser.parse_args(argv)
     image_shape = (args.size, args.size, args.channels)
     print_header("benchmarks.profile_step", argv,

@@ -21,6 +21,7 @@ import argparse
 
 from benchmarks.contenders import PEER, parse_spec, run_in_process
 from benchmarks.header import print_header, runnable
+from pixel_keras.cli import int_range, positive_int
 
 METHODS = ("plain", "fast")
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
@@ -31,10 +32,10 @@ def main(argv=None):
     parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS),
                         help="specs: see benchmarks/contenders.py")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--num", type=int, default=16)
-    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--num", type=positive_int, default=16)
+    parser.add_argument("--size", type=positive_int, default=28)
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
-    parser.add_argument("--levels", type=int, default=256)
+    parser.add_argument("--levels", type=int_range(2, 256), default=256)
     args = parser.parse_args(argv)
     image_shape = (args.size, args.size, args.channels)
     print_header("benchmarks.sampling", argv,

@@ -19,13 +19,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-import pixel_keras as pk  # noqa: E402
 from benchmarks.header import print_header  # noqa: E402
-from export.saved_model import export_saved_model  # noqa: E402
-from pixel_keras.likelihood import log_prob_from_logits  # noqa: E402
+from pixel_keras.cli import positive_int  # noqa: E402
 from pixel_keras.cpu_defaults import CPU_SIZES  # noqa: E402
+from pixel_keras.settings import ARCHS  # noqa: E402
 
 
 def rate(function, images, repeats):
@@ -41,10 +39,16 @@ def rate(function, images, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(pk.ARCHS), choices=pk.ARCHS)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    parser.add_argument("--batch", type=positive_int, default=64)
+    parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args(argv)
+    import tensorflow as tf  # not for --help
+
+    import pixel_keras as pk
+    from export.saved_model import export_saved_model
+    from pixel_keras.likelihood import log_prob_from_logits
+
     print_header("benchmarks.serving", argv, f"batch {args.batch}, median of {args.repeats}")
     print(f"{'arch':<16} {'params':>8} {'Keras eager':>12} {'Keras tf.function':>18} {'SavedModel':>11} {'ratio':>6}")
     images = np.random.default_rng(0).integers(0, 256, (args.batch, 28, 28, 1)).astype(np.int32)

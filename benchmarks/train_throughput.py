@@ -18,6 +18,7 @@ import argparse
 
 from benchmarks.contenders import run_in_process
 from benchmarks.header import print_header, runnable
+from pixel_keras.cli import positive_int
 
 DEFAULT_CONTENDERS = (
     "pixelcnn:layers=12,hidden=128", "row_lstm:layers=12,hidden=128", "diagonal_bilstm:layers=12,hidden=128",
@@ -36,14 +37,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS),
                         help="specs: see benchmarks/contenders.py")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--size", type=int, default=28, help="image height and width")
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=5)
+    parser.add_argument("--size", type=positive_int, default=28, help="image height and width")
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     args = parser.parse_args(argv)
-    for name in ("batch", "steps", "size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1; received {getattr(args, name)}")
     image_shape = (args.size, args.size, args.channels)
     print_header("benchmarks.train_throughput", argv,
                  f"{args.size} x {args.size} x {args.channels}, batch {args.batch}, {args.steps} timed steps "

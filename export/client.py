@@ -12,13 +12,15 @@ image or a value outside int32 is refused, never silently truncated on the way t
 """
 
 import argparse
+import http.client
 import json
 import urllib.error
 import urllib.request
 
 import numpy as np
 
-from pixel_keras.cli import RunError, program_name, run_cli
+from pixel_keras.cli import (RunError, check_output_file, host_port, int_range, make_parent_directory, number_range,
+                             program_name, run_cli, sampling_seed)
 
 from .saved_model import SIGNATURE_INPUTS, signature_inputs
 
@@ -106,6 +108,8 @@ def rest_predict(host, name, signature, inputs, version=None, timeout=600):
         raise RunError(f"cannot reach TensorFlow Serving at {host}: {error.reason}") from None
     except OSError as error:  # the connection dropped mid-reply
         raise RunError(f"connection to {host} failed: {error}") from None
+    except http.client.InvalidURL as error:  # a host the command line would have refused (host_port)
+        raise RunError(f"cannot send a request to {host!r}: {error}") from None
     try:
         outputs = json.loads(payload)["outputs"]
     except (ValueError, TypeError, KeyError):
@@ -185,29 +189,32 @@ def _parse_labels(text, batch):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("export.client"), description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="model name the server was started with")
-    parser.add_argument("--version", type=int, default=None, help="model version (default: the server's latest)")
+    parser.add_argument("--version", type=int_range(1, 2**63 - 1), default=None,
+                        help="model version (default: the server's latest)")
     transport = parser.add_mutually_exclusive_group()
-    transport.add_argument("--rest", default="localhost:8501", help="REST host:port")
-    transport.add_argument("--grpc", default=None, help="gRPC host:port (instead of REST)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the answer")
+    transport.add_argument("--rest", type=host_port, default="localhost:8501", help="REST host:port")
+    transport.add_argument("--grpc", type=host_port, default=None, help="gRPC host:port (instead of REST)")
+    parser.add_argument("--timeout", type=number_range(0, 1e6, low_open=True), default=600.0,
+                        help="seconds to wait for the answer")
     parser.add_argument("--labels", default=None,
                         help="class-conditional exports: one label for every image, or one per image (0,3,1)")
     commands = parser.add_subparsers(dest="command", required=True)
     likelihood = commands.add_parser("log-likelihood", help="per-image log p, NLL and bits/dim")
     likelihood.add_argument("--images", required=True, help=".npy of integer images [batch, H, W, C]")
     draw = commands.add_parser("sample", help="draw new images")
-    draw.add_argument("--num-images", type=int, default=4)
-    draw.add_argument("--seed", type=int, default=0)
-    draw.add_argument("--temperature", type=float, default=None)
-    draw.add_argument("--out", default="samples.npy", help=".npy for the uint8 images")
+    draw.add_argument("--num-images", type=int_range(0, 2**31 - 1), default=4)
+    draw.add_argument("--seed", type=sampling_seed, default=0)
+    draw.add_argument("--temperature", type=number_range(0, low_open=True), default=None)
+    draw.add_argument("--out", default="samples.npy", help=".npy for the uint8 images (missing folders are created)")
     fill = commands.add_parser("complete", help="keep the top rows of images, sample the rest")
     fill.add_argument("--images", required=True, help=".npy of integer images [batch, H, W, C]")
     fill.add_argument("--known-rows", type=int, required=True, help="rows kept from the top")
-    fill.add_argument("--seed", type=int, default=0)
-    fill.add_argument("--out", default="completions.npy", help=".npy for the uint8 images")
+    fill.add_argument("--seed", type=sampling_seed, default=0)
+    fill.add_argument("--out", default="completions.npy",
+                      help=".npy for the uint8 images (missing folders are created)")
     args = parser.parse_args(argv)
-    if not args.timeout > 0:
-        raise RunError(f"--timeout must be positive; received {args.timeout}")
+    if args.command != "log-likelihood":
+        check_output_file(args.out, "--out")
 
     if args.command == "sample":
         signature = "sample" if args.temperature is None else "sample_with_temperature"
@@ -227,6 +234,7 @@ def main(argv=None):
     predict = grpc_predict if args.grpc else rest_predict
     outputs = predict(args.grpc or args.rest, args.name, signature, inputs, args.version, timeout=args.timeout)
     if "images" in outputs:
+        make_parent_directory(args.out, "--out")
         np.save(args.out, outputs["images"])
         print(f"{outputs['images'].shape[0]} images {outputs['images'].shape[1:]} written to {args.out}")
     else:

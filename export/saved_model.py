@@ -16,7 +16,7 @@ import os
 import pathlib
 import shutil
 
-from pixel_keras.cli import RunError, program_name, run_cli
+from pixel_keras.cli import RunError, check_directory, int_range, program_name, run_cli
 
 # Inputs of each signature: name -> (dtype, rank). The SavedModel declares only the dtypes (see
 # export_saved_model); these ranks and the image shape are checked in the graph. The first signature
@@ -231,24 +231,23 @@ def main(argv=None):
     parser.add_argument("--run-dir", required=True, help="run directory (its best.keras) or a .keras file")
     parser.add_argument("--out", required=True, help="model base directory that TensorFlow Serving watches")
     parser.add_argument("--name", required=True, help="model name (the REST/gRPC model_spec name)")
-    parser.add_argument("--version", type=int, default=None, help="version number (default: next free)")
+    parser.add_argument("--version", type=int_range(1, 2**63 - 1), default=None,
+                        help="version number (default: next free)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the sampling loop")
-    parser.add_argument("--max-sample-images", type=int, default=MAX_SAMPLE_IMAGES,
+    parser.add_argument("--max-sample-images", type=int_range(1, 2**31 - 1), default=MAX_SAMPLE_IMAGES,
                         help=f"most images one sample/complete request may ask for (default {MAX_SAMPLE_IMAGES})")
-    parser.add_argument("--max-score-images", type=int, default=MAX_SCORE_IMAGES,
+    parser.add_argument("--max-score-images", type=int_range(1, 2**31 - 1), default=MAX_SCORE_IMAGES,
                         help=f"most images one log_likelihood request may score (default {MAX_SCORE_IMAGES})")
     args = parser.parse_args(argv)
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        raise RunError(f"--name must be a plain directory name; received {args.name!r}")
+    check_directory(args.out, "--out")  # before Keras and the model are loaded
     import keras
 
     if keras.backend.backend() != "tensorflow":
         raise RunError(f"the SavedModel export is a TensorFlow feature: run it with KERAS_BACKEND=tensorflow (the "
                        f"backend now is {keras.backend.backend()}); a .keras file saved under any backend loads there")
-    if not args.name or "/" in args.name or args.name.startswith("."):
-        raise RunError(f"--name must be a plain directory name; received {args.name!r}")
-    for flag, value in (("--max-sample-images", args.max_sample_images), ("--max-score-images", args.max_score_images)):
-        if not 1 <= value < 2**31:
-            raise RunError(f"{flag} must be in [1, 2**31 - 1]; received {value}")
     from pixel_keras.io import load_model_file
 
     model, _ = load_model_file(args.run_dir)

@@ -1,13 +1,45 @@
-"""pixel_keras: PixelCNN and PixelRNN autoregressive image models in Keras 3."""
+"""pixel_keras: PixelCNN and PixelRNN autoregressive image models in Keras 3.
 
-from pixel_keras import layers
-from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim, log_prob
-from pixel_keras.models import ARCHS, build_model
-from pixel_keras.multiscale import build_multiscale_model
-from pixel_keras.sampling import Sampler, complete, sample
-from pixel_keras import fitting  # pk.fitting.training_view: the mixture head's fast training loss
+The public names load on first use (PEP 562), so that a program importing only Keras-free parts
+(`pixel_keras.cli`: the apps' `--help`) does not import Keras and TensorFlow. The first use of any
+of them, like `import keras` before `import pixel_keras`, loads them all, which registers every
+layer and loss of ours with Keras (what `keras.models.load_model` of our .keras files needs).
+"""
 
-__all__ = [
-    "ARCHS", "NegativeLogLikelihood", "Sampler", "bits_per_dim", "build_model", "build_multiscale_model", "complete",
-    "fitting", "layers", "log_prob", "sample",
-]
+import importlib
+import sys
+
+# name -> module that defines it (a module's own name: the submodule itself)
+_PUBLIC = {
+    "ARCHS": "pixel_keras.models", "build_model": "pixel_keras.models",
+    "NegativeLogLikelihood": "pixel_keras.likelihood", "bits_per_dim": "pixel_keras.likelihood",
+    "log_prob": "pixel_keras.likelihood",
+    "build_multiscale_model": "pixel_keras.multiscale",
+    "Sampler": "pixel_keras.sampling", "complete": "pixel_keras.sampling", "sample": "pixel_keras.sampling",
+    "layers": "pixel_keras.layers",
+    "fitting": "pixel_keras.fitting",  # pk.fitting.training_view: the mixture head's fast training loss
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def load_all():
+    """Import every public name (and so register all our Keras objects); idempotent."""
+    for name, module_name in _PUBLIC.items():
+        module = importlib.import_module(module_name)
+        globals()[name] = module if module_name.endswith(f".{name}") else getattr(module, name)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        load_all()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if "keras" in sys.modules:  # Keras is loaded already: nothing to save, and its loader needs our objects
+    load_all()

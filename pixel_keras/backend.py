@@ -29,7 +29,7 @@ def scan(fn, initial, xs):
 
 
 def seed_argument(seed):
-    """An integer `seed` (0 <= seed < 2**64) as the tensor that `uniform` takes inside a compiled
+    """An integer `seed` (int64, `checks.check_seed`) as the tensor that `uniform` takes inside a compiled
     function: int64 on TensorFlow (the SavedModel's `seed`), JAX's raw key (uint32 [high, low]
     words: JAX has no int64 without x64 mode), an int64 tensor elsewhere."""
     backend = keras.backend.backend()

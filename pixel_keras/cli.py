@@ -1,12 +1,22 @@
-"""Command-line plumbing the applications share: one-line errors instead of tracebacks.
+"""Command-line plumbing the applications share: one-line errors instead of tracebacks, and the
+argparse `type=` validators of every numeric flag (a bad value is refused by argparse with one
+`error: argument --flag: ...` line and exit status 2, before anything is loaded or written).
 
 It lives in the library so that every app (training, export, benchmarks) uses the same error type
 without importing another app: installed, the apps are not the top-level `training` / `export`.
+No Keras or TensorFlow here: `--help` of every app imports neither.
 """
 
+import argparse
+import math
 import os
+import pathlib
 import re
 import sys
+import urllib.parse
+import warnings
+
+from pixel_keras.checks import SEED_RANGE
 
 
 def program_name(module):
@@ -20,11 +30,141 @@ class RunError(Exception):
     """A problem the user can fix (bad flag, missing data, unusable checkpoint); printed in one line."""
 
 
+def int_range(low, high=None):
+    """An argparse `type`: an integer in [low, high] (no upper bound when `high` is None)."""
+    bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}; received {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}; received {value}")
+        return value
+
+    parse.__name__ = f"integer {bounds}"
+    return parse
+
+
+positive_int = int_range(1)
+non_negative_int = int_range(0)
+sampling_seed = int_range(*SEED_RANGE)  # what `pk.sample` takes (an int64, as the SavedModel's `seed`)
+
+
+def number_range(low=None, high=None, low_open=False, high_open=False):
+    """An argparse `type`: a finite float within the bounds given (open where `*_open`); NaN and
+    infinities are always refused (they would pass or defeat a comparison silently)."""
+
+    def shown(bound):
+        return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+    if low is not None and high is not None:
+        bounds = f" in {'(' if low_open else '['}{shown(low)}, {shown(high)}{')' if high_open else ']'}"
+    elif low is not None:
+        bounds = f" {'>' if low_open else '>='} {shown(low)}"
+    else:
+        bounds = "" if high is None else f" {'<' if high_open else '<='} {shown(high)}"
+    description = f"a finite number{bounds}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {description}; received {text!r}") from None
+        if (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
+                or (high is not None and (value >= high if high_open else value > high))):
+            raise argparse.ArgumentTypeError(f"must be {description}; received {text}")
+        return value
+
+    parse.__name__ = description
+    return parse
+
+
+def host_port(text):
+    """An argparse `type`: HOST:PORT with a host name or address and a port in 1 .. 65535 (what a
+    URL or a gRPC target can hold), refused here rather than deep in http.client or gRPC."""
+    message = f"must be HOST:PORT (e.g. localhost:8501, a port in 1 .. 65535); received {text!r}"
+    try:
+        parts = urllib.parse.urlsplit(f"//{text}")
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if (not parts.hostname or port is None or not 1 <= port <= 65535 or parts.path or parts.query
+            or parts.fragment or "@" in parts.netloc or any(c.isspace() or not c.isprintable() for c in text)):
+        raise argparse.ArgumentTypeError(message)
+    return text
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: X)` only where it says something: not for on/off flags (`--no-residual`
+    would read "default: True") nor for defaults of None (their help says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _file_in_the_way(path):
+    """The first existing path of `path` and its parents, when it is not a directory; else None."""
+    for place in (path, *path.parents):
+        if place.exists():
+            return None if place.is_dir() else place
+    return None
+
+
+def check_directory(path, flag):
+    """Refuse a directory argument that names a file or lies under one, before anything is loaded
+    (the directory itself need not exist yet). Returns `path` as a Path."""
+    path = pathlib.Path(path)
+    blocking = _file_in_the_way(path)
+    if blocking is not None:
+        where = "is a file" if blocking == path else f"is inside {blocking}, which is a file"
+        raise RunError(f"{flag} {path} {where}, not a directory")
+    return path
+
+
+def check_output_file(path, flag):
+    """Refuse an output file argument that names a directory or lies under a file, before any work
+    (its missing folders are made by `make_parent_directory` when it is written). Returns a Path."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise RunError(f"{flag} {path} is a directory; give a file name")
+    blocking = _file_in_the_way(path.parent)
+    if blocking is not None:
+        raise RunError(f"{flag} {path}: cannot create its folder, {blocking} is a file")
+    return path
+
+
+def make_parent_directory(path, flag):
+    """Create the missing folders of the output file `path`; a one-line error where that cannot be."""
+    path = check_output_file(path, flag)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"{flag} {path}: cannot create its folder: {error.strerror or error}") from None
+    return path
+
+
+_PYTHON_FORMATWARNING = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    """Warnings about the user's data (`DataWarning`) as one `warning: ...` line; others as Python does."""
+    from pixel_keras.data import DataWarning
+
+    if issubclass(category, DataWarning):
+        return f"warning: {' '.join(str(message).split())}\n"
+    return _PYTHON_FORMATWARNING(message, category, filename, lineno, line)
+
+
 def run_cli(main, argv=None):
     """Call `main(argv)`; turn expected errors into `error: ...` on stderr and exit code 2
     (set PIXEL_KERAS_TRACEBACK=1 to see the traceback instead)."""
     from pixel_keras.data import DataError
 
+    warnings.formatwarning = _format_warning
     if os.environ.get("PIXEL_KERAS_TRACEBACK"):
         import keras
 

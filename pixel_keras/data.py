@@ -50,6 +50,9 @@ TFDS_OFFLINE_HINTS = {
                        "IDX files `python -m pixel_keras.fetch_mnist` fetches",
 }
 FIXED_SPLIT_SEED = 0  # test splits and the test binarization; independent of the run's seed
+# A folder's validation or test split below this many images gets a warning: one image more or
+# less moves its figures by several percent (a folder needs >= 95 images for 10 of each).
+TINY_SPLIT = 10
 VALIDATION_FRACTION = 0.1
 LEVELS_SAMPLE = 1000  # TFDS training images checked against the levels when the dataset is loaded
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -60,6 +63,11 @@ PIP_NAMES = {"PIL": "pillow", "cv2": "opencv-python", "sklearn": "scikit-learn",
 
 class DataError(ValueError):
     """A dataset cannot be found or read; the message says what to do."""
+
+
+class DataWarning(UserWarning):
+    """Something about a dataset the user should know (skipped files, tiny splits); the apps print
+    it as one `warning: ...` line."""
 
 
 @dataclasses.dataclass
@@ -387,18 +395,22 @@ def _folder_splits(name, folder, image_size, channels, levels, seed):
     if unreadable:
         shown = ", ".join(str(path.relative_to(folder)) for path, _ in unreadable[:5])
         warnings.warn(f"Skipped {len(unreadable)} unreadable image file(s) of {len(paths)} in {folder}: "
-                      f"{shown}{', ...' if len(unreadable) > 5 else ''}", stacklevel=3)
+                      f"{shown}{', ...' if len(unreadable) > 5 else ''}", DataWarning, stacklevel=3)
     if len(images) < 3:
         raise DataError(f"Image folder {folder} has {len(images)} readable PNG/JPEG images; at least 3 are needed.")
     images = np.stack(images)
     order = np.random.default_rng(FIXED_SPLIT_SEED).permutation(len(images))
-    num_test = _tenth(len(images))
+    num_test = num_validation = _tenth(len(images))
+    if num_test < TINY_SPLIT:
+        warnings.warn(f"Image folder {folder} has {len(images)} readable images: {len(images) - 2 * num_test} "
+                      f"train, {num_validation} validation and {num_test} test image(s); validation and test "
+                      f"figures on fewer than {TINY_SPLIT} images are noisy", DataWarning, stacklevel=3)
     labels, class_names = None, sorted(set(classes) - {None})
     if class_names and None not in classes:  # one sub-folder per class: labels in sorted folder-name order
         indices = np.array([class_names.index(sub_folder) for sub_folder in classes], np.int32)
         labels = indices[order[num_test:]], indices[order[:num_test]]
     return _from_arrays(name, images[order[num_test:]], images[order[:num_test]], levels, seed,
-                        num_validation=_tenth(len(images)), labels=labels, num_classes=len(class_names))
+                        num_validation=num_validation, labels=labels, num_classes=len(class_names))
 
 
 def _from_arrays(name, train, test, num_levels, seed, num_validation=None, labels=None, num_classes=None):

@@ -10,13 +10,8 @@ from keras import ops
 
 from pixel_keras.heads import observed_level_log_probs
 from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim_from_nats, targets_in_range
+from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
 from pixel_keras.views import parameter_view
-
-OPTIMIZERS = ("rmsprop", "adam")  # the paper's, PixelCNN++'s
-LR_SCHEDULES = ("constant", "cosine")
-# Learning rate when none is given, per optimizer. Adam's 2e-3 by measurement (BUILD_NOTES.md, issue
-# 15: better than 1e-3 at 3 and 20 Fashion-MNIST minutes); RMSProp keeps the 1e-3 it always had.
-DEFAULT_LEARNING_RATES = {"rmsprop": 1e-3, "adam": 2e-3}
 
 
 def check_lr_schedule(schedule):

@@ -1,9 +1,15 @@
-"""Image grids for galleries: TensorBoard image summaries and PNG files."""
+"""Image grids for galleries: TensorBoard image summaries and image files."""
 
+import io
 import math
+import pathlib
 
 import numpy as np
 from PIL import Image
+
+# Grids are scaled up (nearest neighbour) so that each image is at least this wide: a 28 x 28
+# image becomes 112 x 112, large enough to judge by eye.
+GALLERY_MIN_IMAGE_WIDTH = 112
 
 
 def image_grid(images, num_levels, columns=None, border=1):
@@ -26,6 +32,33 @@ def image_grid(images, num_levels, columns=None, border=1):
         left = border + (index % columns) * (width + border)
         grid[top:top + height, left:left + width] = image
     return grid
+
+
+def scale_up(grid, image_width):
+    """Repeat every pixel of a uint8 grid so that an `image_width`-wide image is >= GALLERY_MIN_IMAGE_WIDTH."""
+    factor = max(1, math.ceil(GALLERY_MIN_IMAGE_WIDTH / image_width))
+    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
+
+
+def image_format(path):
+    """The Pillow format that the suffix of `path` names (.png: PNG, .jpg: JPEG, .webp, ...); a
+    ValueError naming the suffix where Pillow writes no format of that name."""
+    Image.init()
+    suffix = pathlib.Path(path).suffix.lower()
+    name = Image.registered_extensions().get(suffix)
+    if name is None or name not in Image.SAVE:
+        problem = f"cannot write a {suffix} image" if suffix else "no suffix names the image format"
+        raise ValueError(f"{path}: {problem}; name the format by the suffix (.png, .jpg, .webp, .bmp, .tif, ...)")
+    return name
+
+
+def write_image(path, image):
+    """Write a uint8 image (H, W, C), C = 1 or 3, in the format its suffix names (`image_format`),
+    whole or not at all (encoded in memory first)."""
+    image = np.asarray(image, np.uint8)
+    encoded = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(encoded, format=image_format(path))
+    pathlib.Path(path).write_bytes(encoded.getvalue())
 
 
 def write_png(path, image):

@@ -6,6 +6,20 @@ import pathlib
 from pixel_keras.cli import RunError
 
 
+def load_keras_model(path):
+    """`keras.models.load_model(path)` with our layers and losses registered first (`import
+    pixel_keras` alone loads nothing, see its docstring); a RunError naming the file if it fails."""
+    import keras
+
+    import pixel_keras
+
+    pixel_keras.load_all()
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise RunError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
+
+
 def load_model_file(checkpoint):
     """(model, run config or None) from a .keras file or a run directory (its best.keras); the
     config is the run.json of the run directory the model file is in, if any.
@@ -13,8 +27,6 @@ def load_model_file(checkpoint):
     Raises:
         RunError: naming the path, when there is no model there or it cannot be loaded.
     """
-    import keras
-
     path = pathlib.Path(checkpoint)
     if path.is_dir():
         path = path / "best.keras"
@@ -23,7 +35,4 @@ def load_model_file(checkpoint):
     config = json.loads(settings.read_text()) if settings.exists() else None
     if not path.exists():
         raise RunError(f"no model at {path}: give a .keras file or a run directory with best.keras")
-    try:
-        return keras.models.load_model(path), config
-    except Exception as error:  # Keras raises many types for a damaged or foreign file
-        raise RunError(f"cannot load {path}: {str(error).splitlines()[0]}") from None
+    return load_keras_model(path), config

@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from pixel_keras.backend import model_function
+from pixel_keras.checks import check_batch_size
 from pixel_keras.heads import observed_level_log_probs
 from pixel_keras.layers.conditioning import Conditioning
 from pixel_keras.views import all_layers, parameter_view
@@ -147,6 +148,7 @@ def log_prob(model, images, batch_size=256, *, labels=None):
         batch_size: images per forward pass.
         labels: class-conditional models only (and required there): ints (batch,) in [0, K).
     """
+    batch_size = check_batch_size(batch_size)
     image_shape, num_levels = model_spec(model)
     images = check_images(images, image_shape, num_levels)
     labels = check_labels(labels, num_classes_of(model), len(images))

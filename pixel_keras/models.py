@@ -6,8 +6,8 @@ from pixel_keras.heads import check_head, features_per_channel, head_output
 from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, SpatialLSTM
 from pixel_keras.layers.conditioning import Conditioning
 from pixel_keras.layers.gated import GatedBlock
+from pixel_keras.settings import ARCHS  # defined without Keras: the apps check --arch with it
 
-ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
 # The recurrent layer of each PixelRNN-style arch (Spatial LSTM: RIDE's 2-D LSTM with our discrete head).
 RECURRENT_LAYERS = {"row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM, "spatial_lstm": SpatialLSTM}
 

@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from pixel_keras.backend import model_function, seed_argument, uniform
+from pixel_keras.checks import check_batch_size, check_seed
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
 from pixel_keras.multiscale import (conditional_parts, multiscale_factor, put_small, small_positions, stage_masks,
@@ -248,16 +249,13 @@ class Sampler:
     def _run(self, images, known_mask, seed, temperature, labels, batch_size):
         if not temperature > 0:
             raise ValueError(f"Expected a positive temperature. Received temperature={temperature!r}.")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ValueError(f"Expected an integer seed. Received seed={seed!r}.")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"Expected a positive integer batch_size. Received batch_size={batch_size!r}.")
+        seed, batch_size = check_seed(seed), check_batch_size(batch_size)
         labels = check_labels(labels, self.num_classes, len(images))
         chunks = []
         for chunk, start in enumerate(range(0, len(images), batch_size)):
             arguments = [np.asarray(images[start:start + batch_size], np.int32),
                          np.asarray(known_mask[start:start + batch_size], bool),
-                         seed_argument(_chunk_seed(int(seed), chunk)), np.float32(temperature)]
+                         seed_argument(_chunk_seed(seed, chunk)), np.float32(temperature)]
             if labels is not None:
                 arguments.append(np.asarray(labels[start:start + batch_size], np.int32))
             chunks.append(ops.convert_to_numpy(self.fill(*arguments)))

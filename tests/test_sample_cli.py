@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 import pixel_keras as pk
+from pixel_keras.gallery import GALLERY_MIN_IMAGE_WIDTH
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,31 +27,39 @@ def test_samples_and_completions_are_written_as_png_grids(tmp_path):
 
     result = _sample_cli("--checkpoint", model_path, "--num", 3, "--batch-size", 2, "--out", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert np.asarray(Image.open(tmp_path / "s.png")).shape == (19, 19)  # 2 x 2 grid of 8 x 8, 1-pixel borders
+    assert _grid(tmp_path / "s.png").shape == (19, 19)  # 2 x 2 grid of 8 x 8, 1-pixel borders
 
     result = _sample_cli("--checkpoint", model_path, "--num", 4, "--complete", "digits:test", "--out",
                          tmp_path / "c.png")
     assert result.returncode == 0, result.stderr[-2000:]
-    grid = np.asarray(Image.open(tmp_path / "c.png"))
+    grid = _grid(tmp_path / "c.png")
     assert grid.shape == (19, 37)  # completions above originals
     np.testing.assert_array_equal(grid[1:5], grid[10:14])  # the known top half is kept
 
     Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
     result = _sample_cli("--checkpoint", model_path, "--complete", tmp_path / "white.png", "--out",
                          tmp_path / "one.png")
-    assert result.returncode == 0 and np.asarray(Image.open(tmp_path / "one.png")).shape == (19, 10)
+    assert result.returncode == 0 and _grid(tmp_path / "one.png").shape == (19, 10)
 
 
 def test_sample_cli_errors_are_one_line(tmp_path):
     result = _sample_cli("--checkpoint", tmp_path / "missing.keras", "--out", tmp_path / "x.png")
     assert result.returncode != 0 and "error: no model at" in result.stderr and "Traceback" not in result.stderr
     result = _sample_cli("--checkpoint", tmp_path, "--temperature", 0)
-    assert result.returncode != 0 and "--temperature must be positive" in result.stderr
+    assert result.returncode != 0 and "argument --temperature: must be a finite number > 0" in result.stderr
+
+
+def _grid(path, size=8):
+    """A PNG grid of size x size images at its own scale (written scaled up as galleries are)."""
+    grid = np.asarray(Image.open(path))
+    factor = -(-GALLERY_MIN_IMAGE_WIDTH // size)
+    assert grid.shape[0] % factor == 0 and grid.shape[1] % factor == 0
+    return grid[::factor, ::factor]
 
 
 def _tiles(path, size=8):
     """The images of a PNG grid of size x size images with 1-pixel borders."""
-    grid = np.asarray(Image.open(path))
+    grid = _grid(path, size)
     return [grid[top:top + size, left:left + size] for top in range(1, grid.shape[0], size + 1)
             for left in range(1, grid.shape[1], size + 1)]
 

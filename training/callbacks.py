@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from pixel_keras.backend import seed_argument
-from pixel_keras.gallery import image_grid, write_png
+from pixel_keras.gallery import image_grid, scale_up, write_png
 from pixel_keras.multiscale import multiscale_factor
 from pixel_keras.sampling import Sampler
 
@@ -137,17 +137,6 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), logs)
-
-
-# Galleries are scaled up (nearest neighbour) so that each image is at least this wide: a 28 x 28
-# image becomes 112 x 112, large enough to judge by eye.
-GALLERY_MIN_IMAGE_WIDTH = 112
-
-
-def scale_up(grid, image_width):
-    """Repeat every pixel of a uint8 grid so that an `image_width`-wide image is >= GALLERY_MIN_IMAGE_WIDTH."""
-    factor = max(1, math.ceil(GALLERY_MIN_IMAGE_WIDTH / image_width))
-    return np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
 
 
 def with_small_images(samples, factor, columns):

@@ -12,7 +12,7 @@ import argparse
 import json
 import pathlib
 
-from pixel_keras.cli import RunError, program_name, run_cli
+from pixel_keras.cli import RunError, positive_int, program_name, run_cli
 
 
 def _nll_nats(model):
@@ -111,9 +111,8 @@ def report(run_dir, gallery_png, tensorboard=True):
 
 def load_run(run_dir):
     """(model, splits) of a run directory: its best model and the dataset it was trained on."""
-    import keras
-
     from pixel_keras.data import load_dataset, with_labels
+    from pixel_keras.io import load_keras_model
 
     run_dir = pathlib.Path(run_dir)
     config_path, model_path = run_dir / "run.json", run_dir / "best.keras"
@@ -122,10 +121,7 @@ def load_run(run_dir):
     if not model_path.exists():
         raise RunError(f"{run_dir} has no best.keras yet: train at least one epoch first")
     config = json.loads(config_path.read_text())
-    try:
-        model = keras.models.load_model(model_path)
-    except Exception as error:  # Keras raises many types for a damaged file
-        raise RunError(f"cannot load {model_path}: {str(error).splitlines()[0]}") from None
+    model = load_keras_model(model_path)
     splits = load_dataset(config["dataset"], config["data_dir"], config["image_size"], config["channels"],
                           config["seed"], config.get("levels"))
     return model, with_labels(splits) if config.get("conditional") else splits
@@ -134,7 +130,7 @@ def load_run(run_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("training.evaluate"), description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", required=True, help="directory written by python -m training.run")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="test images per forward pass")
     parser.add_argument("--no-classify", dest="classify", action="store_false",
                         help="class-conditional runs: skip the classifier accuracy (a test pass per class)")
     args = parser.parse_args(argv)

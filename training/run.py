@@ -13,17 +13,18 @@ import os
 import pathlib
 import sys
 
-from pixel_keras.cli import RunError, program_name, run_cli
+from pixel_keras.cli import (HelpFormatter, RunError, check_directory, int_range, non_negative_int, number_range,
+                             positive_int, program_name, run_cli)
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
-from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS, TrainingBudget, compile_for_training,
-                                 cosine_progress, keep_model, make_optimizer)
+from pixel_keras.settings import ARCHS, DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
+
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
                "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout",
                "max_minutes")
 # Settings recorded in run.json that a resume may change (a lower learning rate after a divergence;
-# the budget of each invocation).
-RESUMABLE_KEYS = ("learning_rate", "max_minutes")
+# the budget of each invocation; how many validation images are scored, which changes no weight).
+RESUMABLE_KEYS = ("learning_rate", "max_minutes", "validation_images")
 # Settings an older run.json lacks, with the value the code that wrote it used: such a run resumes
 # only with that value, since another would change the model or data under its checkpoint.
 # validation_images and steps_per_epoch were flags before run.json recorded them: any value resumes.
@@ -34,34 +35,37 @@ LEGACY_VALUES = {"levels": None, "conditional": False, "head": "categorical", "n
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog=program_name("training.run"), description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--arch", required=True, help="pixelcnn, row_lstm, diagonal_bilstm, spatial_lstm or gated_pixelcnn")
     parser.add_argument("--dataset", default="fashion_mnist",
                         help="fashion_mnist, binarized_fashion_mnist, digits, sample_photos, folder:PATH, or a "
                              "TFDS image dataset name (mnist, cifar10, downsampled_imagenet/32x32, ...)")
     parser.add_argument("--data-dir", default=None, help="TFDS data directory")
-    parser.add_argument("--image-size", type=int, default=32, help="side of images made from folder:PATH")
-    parser.add_argument("--channels", type=int, default=3, help="channels of images made from folder:PATH")
-    parser.add_argument("--levels", type=int, default=None,
+    parser.add_argument("--image-size", type=positive_int, default=32, help="side of images made from folder:PATH")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                        help="channels of images made from folder:PATH")
+    parser.add_argument("--levels", type=int_range(2, 256), default=None,
                         help="pixel levels of the data, 2 .. 256 (default: the dataset's own: 2 for binarized_mnist "
                              "and binarized_fashion_mnist, 17 for digits, else 256); data outside them is an "
                              "error, never requantised")
-    parser.add_argument("--layers", type=int, default=None,
+    parser.add_argument("--layers", type=positive_int, default=None,
                         help="residual blocks / recurrent layers (default: a CPU size per arch, "
                              f"{CPU_SIZES})")
-    parser.add_argument("--hidden", type=int, default=None, help="h; the residual stream has 2h features")
-    parser.add_argument("--no-residual", dest="residual", action="store_false", help="drop residual connections")
+    parser.add_argument("--hidden", type=positive_int, default=None,
+                        help="h; the residual stream has 2h features (default: the CPU size, see --layers)")
+    parser.add_argument("--no-residual", dest="residual", action="store_false",
+                        help="drop residual connections (default: kept)")
     parser.add_argument("--skip", action="store_true", help="add skip connections from every layer to the head")
     parser.add_argument("--conditional", action="store_true",
                         help="class-conditional model p(image | label) on a dataset with labels (fashion_mnist, "
                              "digits, TFDS datasets with a 'label' feature, folder:PATH with one sub-folder per "
                              "class); galleries show one row of samples per class")
-    parser.add_argument("--multiscale", type=int, default=None, metavar="F",
+    parser.add_argument("--multiscale", type=int_range(2), default=None, metavar="F",
                         help="a Multi-Scale PixelRNN: a model of the image subsampled by F and one of the image "
                              "given it, trained as one model (the loss is the sum of the two NLLs)")
-    parser.add_argument("--batch-size", type=int, default=16, help="global batch (split across replicas); paper: 16")
-    parser.add_argument("--learning-rate", type=float, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="global batch (split across replicas); paper: 16")
+    parser.add_argument("--learning-rate", type=number_range(0, low_open=True), default=None,
                         help=f"(initial) learning rate; default: a resumed run's own, else per optimizer "
                              f"{DEFAULT_LEARNING_RATES} (a resume may change it, e.g. lower it after a NaN loss)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
@@ -72,56 +76,44 @@ def parse_args(argv=None):
                              "complete); constant: no decay (a run cut by --max-minutes continues when re-run)")
     parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
                         help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
-    parser.add_argument("--num-mixtures", type=int, default=5,
+    parser.add_argument("--num-mixtures", type=positive_int, default=5,
                         help="logistic components per channel (--head logistic_mixture)")
-    parser.add_argument("--dropout", type=float, default=0.0,
+    parser.add_argument("--dropout", type=number_range(0, 1, high_open=True), default=0.0,
                         help="dropout rate on every block's output while training, in [0, 1) (0: none, the paper's)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of --steps-per-epoch steps")
-    parser.add_argument("--steps-per-epoch", type=int, default=1000,
+    parser.add_argument("--epochs", type=positive_int, default=20, help="epochs of --steps-per-epoch steps")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=1000,
                         help="steps between validations, checkpoints and galleries")
-    parser.add_argument("--steps", type=int, default=None, help="total steps, exactly (overrides --epochs)")
-    parser.add_argument("--max-minutes", type=float, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None, help="total steps, exactly (overrides --epochs)")
+    parser.add_argument("--max-minutes", type=number_range(0), default=None,
                         help=f"stop training after this many minutes of this invocation, where a cosine schedule "
                              f"ends (0: no limit; default per arch: {CPU_MINUTES})")
-    parser.add_argument("--validation-images", type=int, default=1000,
-                        help="validation images scored after every epoch")
+    parser.add_argument("--validation-images", type=positive_int, default=1000,
+                        help="validation images scored after every epoch (a resume may change it)")
     parser.add_argument("--run-dir", default=None, help="checkpoints and TensorBoard logs (default runs/ARCH_DATASET)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order and binarization")
-    parser.add_argument("--devices", type=int, default=None,
+    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0,
+                        help="seed of weights, data order and binarization")
+    parser.add_argument("--devices", type=positive_int, default=None,
                         help="local replicas for MirroredStrategy (default: all GPUs, else 1 CPU; with no GPU, "
                              "N > 1 splits the CPU into N logical devices)")
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between latest-state checkpoints")
-    parser.add_argument("--gallery-every", type=int, default=1,
+    parser.add_argument("--checkpoint-every", type=positive_int, default=100,
+                        help="steps between latest-state checkpoints")
+    parser.add_argument("--gallery-every", type=non_negative_int, default=1,
                         help="epochs between galleries (0: only the one at the end of the run)")
-    parser.add_argument("--gallery-size", type=int, default=8,
+    parser.add_argument("--gallery-size", type=non_negative_int, default=8,
                         help="samples (and completions) per gallery (0: no galleries)")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="XLA; auto: on TensorFlow where a GPU is present, on JAX always (Keras' auto)")
-    parser.add_argument("--eval-batch-size", type=int, default=256, help="batch for validation and test")
+    parser.add_argument("--eval-batch-size", type=positive_int, default=256, help="batch for validation and test")
     args = parser.parse_args(argv)
-    import pixel_keras
-
-    if args.arch not in pixel_keras.ARCHS:
-        raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(pixel_keras.ARCHS)}")
-    for name in ("batch_size", "steps_per_epoch", "checkpoint_every", "validation_images", "eval_batch_size",
-                 "epochs", "image_size", "num_mixtures"):
-        if getattr(args, name) < 1:
-            raise RunError(f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}")
-    if args.multiscale is not None and args.multiscale < 2:
-        raise RunError(f"--multiscale must be >= 2 (the subsampling factor); received {args.multiscale}")
-    if not 0.0 <= args.dropout < 1.0:
-        raise RunError(f"--dropout must be in [0, 1); received {args.dropout}")
-    if args.steps is not None and args.steps < 1:
-        raise RunError(f"--steps must be >= 1 (or left out for --epochs); received {args.steps}")
-    for name in ("gallery_size", "gallery_every"):
-        if getattr(args, name) < 0:
-            raise RunError(f"--{name.replace('_', '-')} must be >= 0 (0: no galleries); received {getattr(args, name)}")
+    if args.arch not in ARCHS:
+        raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(ARCHS)}")
     default_layers, default_hidden = CPU_SIZES[args.arch]
     args.layers = default_layers if args.layers is None else args.layers
     args.hidden = default_hidden if args.hidden is None else args.hidden
     args.max_minutes = CPU_MINUTES[args.arch] if args.max_minutes is None else args.max_minutes
     if args.run_dir is None:
         args.run_dir = os.path.join("runs", f"{args.arch}_{args.dataset.replace('/', '_').replace(':', '_')}")
+    check_directory(args.run_dir, "--run-dir")  # before any data is loaded
     return args
 
 
@@ -132,7 +124,7 @@ def check_run_config(run_dir, args):
     record, takes the value given now. Fills in `args.learning_rate` when not given (the run's
     own on a resume, else the optimizer's default). Writes nothing (see `write_run_config`)."""
     path = pathlib.Path(run_dir) / "run.json"
-    saved = json.loads(path.read_text()) if path.exists() else None
+    saved = read_run_config(path) if path.exists() else None
     if args.learning_rate is None:  # not given: the run's own rate, else the optimizer's default
         args.learning_rate = (saved or {}).get("learning_rate") or DEFAULT_LEARNING_RATES[args.optimizer]
     config = {key: getattr(args, key) for key in CONFIG_KEYS}
@@ -158,12 +150,26 @@ def check_run_config(run_dir, args):
     return config, saved
 
 
+def read_run_config(path):
+    """The settings of run.json at `path`; a RunError naming it where it is not strict JSON
+    (NaN or Infinity included: an older version could write a NaN learning rate)."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        return json.loads(path.read_text(), parse_constant=refuse)
+    except ValueError as error:  # json.JSONDecodeError too
+        raise RunError(f"{path} is not valid JSON ({error}); fix or delete it, or use a new --run-dir") from None
+
+
 def write_run_config(run_dir, config):
-    """Record the settings once training can start (a failed start leaves the directory free)."""
+    """Record the settings once training can start (a failed start leaves the directory free);
+    strict JSON (a NaN or infinity is refused, never written)."""
     path = pathlib.Path(run_dir) / "run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(config, indent=2, allow_nan=False) + "\n"
     partial = path.with_name(".run.json.partial")
-    partial.write_text(json.dumps(config, indent=2) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
 
 
@@ -174,6 +180,8 @@ def schedule_progress(optimizer, step, saved_config, schedule):
     if schedule != "cosine" or not step:
         return 0.0
     import keras
+
+    from pixel_keras.fitting import cosine_progress
 
     restored = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     return cosine_progress(restored / (saved_config or {}).get("learning_rate", restored))
@@ -251,6 +259,7 @@ def main(argv=None):
 
     import pixel_keras as pk
     from pixel_keras.data import load_dataset, with_labels
+    from pixel_keras.fitting import TrainingBudget, compile_for_training, keep_model, make_optimizer
     from pixel_keras.xla import default_jit_compile
     from .callbacks import EpochSummary, Forecast, Gallery, MetricsLog, StepTensorBoard
     from .checkpoints import RunCheckpoints, SaveCheckpoints

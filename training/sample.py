@@ -1,4 +1,4 @@
-"""Draw samples or complete images with a trained model and write a PNG grid.
+"""Draw samples or complete images with a trained model and write an image grid.
 
     python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist --num 16 --out samples.png
     python -m training.sample --checkpoint runs/pixelcnn_fashion_mnist/best.keras --complete test --out c.png
@@ -10,13 +10,17 @@ DATASET:SPLIT; the bottom half of each image is hidden and filled in (the paper'
 A class-conditional model (`training.run --conditional`) needs `--label N`: every image is drawn
 (or completed) given class N.
 A .keras file in a run directory is a model of that run (the split is of its dataset).
+The grid is scaled up as the training galleries are (each image at least 112 pixels wide) and
+written in the format its --out suffix names (.png, .jpg, .webp, ...).
 """
 
 import argparse
 import hashlib
 import pathlib
 
-from pixel_keras.cli import RunError, program_name, run_cli
+from pixel_keras.cli import (HelpFormatter, RunError, check_output_file, make_parent_directory, number_range,
+                             positive_int, program_name, run_cli, sampling_seed)
+from pixel_keras.gallery import image_format
 from pixel_keras.io import load_model_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -62,26 +66,30 @@ def images_to_complete(source, count, image_shape, num_levels, config):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("training.sample"), description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a .keras model file or a run directory")
-    parser.add_argument("--num", type=int, default=16, help="images to draw (or complete)")
-    parser.add_argument("--out", default="samples.png", help="PNG file to write")
+    parser.add_argument("--num", type=positive_int, default=16, help="images to draw (or complete)")
+    parser.add_argument("--out", default="samples.png",
+                        help="image file to write, in the format its suffix names (.png, .jpg, .webp, ...); "
+                             "missing folders are created")
     parser.add_argument("--complete", default=None, help="image file, SPLIT or DATASET:SPLIT to complete")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=16, help="images per sampling loop call")
+    parser.add_argument("--seed", type=sampling_seed, default=0, help="an integer in [-2**63, 2**63 - 1]")
+    parser.add_argument("--temperature", type=number_range(0, low_open=True), default=1.0,
+                        help="divides the logits: < 1 sharper, > 1 more varied")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="images per sampling loop call")
     parser.add_argument("--label", type=int, default=None,
                         help="class of every image, for a class-conditional model (required there)")
     args = parser.parse_args(argv)
-    if args.num < 1 or args.batch_size < 1:
-        raise RunError(f"--num and --batch-size must be >= 1; received {args.num} and {args.batch_size}")
-    if not args.temperature > 0:
-        raise RunError(f"--temperature must be positive; received {args.temperature}")
+    try:  # before any work: a suffix that names no format, or a file where a folder goes
+        image_format(args.out)
+    except ValueError as error:
+        raise RunError(f"--out {error}") from None
+    check_output_file(args.out, "--out")
 
     import keras
     import numpy as np
 
-    from pixel_keras.gallery import image_grid, write_png
+    from pixel_keras.gallery import image_grid, scale_up, write_image
     from pixel_keras.sampling import Sampler
 
     model, config = load_model_file(args.checkpoint)
@@ -117,7 +125,11 @@ def main(argv=None):
         grid = image_grid(images, sampler.num_levels)
     else:
         grid = image_grid(np.concatenate([images, originals]), sampler.num_levels, columns=count)
-    write_png(args.out, grid)
+    make_parent_directory(args.out, "--out")
+    try:
+        write_image(args.out, scale_up(grid, sampler.image_shape[1]))
+    except OSError as error:  # e.g. a format that takes no grey or RGB images
+        raise RunError(f"--out {args.out}: cannot write it: {error}") from None
     print(f"wrote {args.out}: {count} {'completions (top row) and originals' if originals is not None else 'samples'}")
 
 
