@@ -1,4 +1,5 @@
-"""Datasets as tf.data pipelines of integer images, with train / validation / test kept apart.
+"""Datasets as tf.data pipelines of integer images (and, for sources read into memory, numpy arrays
+that need no TensorFlow), with train / validation / test kept apart.
 
 Sources: Fashion-MNIST (TFDS where prepared, else the Debian package's IDX files), MNIST (TFDS where
 prepared, else the IDX files `python -m pixel_keras.fetch_mnist` puts in a folder), their stochastic
@@ -79,6 +80,14 @@ class Splits:
     # Where the source stores image and label together (TFDS): per split, (image, label) pairs read
     # in one pass, which `with_labels` uses instead of reading the source twice to zip.
     pairs: dict = None
+    # In-memory sources (read whole: fashion_mnist, digits, folder:PATH, ...): the same splits as
+    # numpy arrays, {split: uint8 images}, and {split: int32 labels} where the source has labels:
+    # input without tf.data, so without TensorFlow. None for TFDS sources. Where TensorFlow is not
+    # installed, such a source's tf.data fields (train, validation, test, labels) are None.
+    arrays: dict = None
+    label_arrays: dict = None
+    # Set by `with_labels`: the splits are of (image, label) pairs (class-conditional training).
+    paired: bool = False
 
 
 def _declared_levels(name, detected, levels):
@@ -396,20 +405,25 @@ def _from_arrays(name, train, test, num_levels, seed, num_validation=None, label
     """Splits from in-memory arrays (checked against `num_levels`); the validation split, 10% of
     `train` unless `num_validation` says how many, is held out of `train` by a `seed` permutation.
     `labels`: optional (train_labels, test_labels) of `num_classes` classes, split alike."""
-    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
     (train, validation, test), labels = _split_arrays(name, train, test, num_levels, seed, num_validation, labels)
-    if labels is not None:
-        labels = {key: tf.data.Dataset.from_tensor_slices(values) for key, values in labels.items()}
+    arrays = {"train": train, "validation": validation, "test": test}
+    try:
+        import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
+    except ImportError:  # the numpy form alone (`arrays`)
+        datasets, label_datasets = dict.fromkeys(arrays), None
+    else:
+        datasets = {key: tf.data.Dataset.from_tensor_slices(values) for key, values in arrays.items()}
+        label_datasets = labels and {key: tf.data.Dataset.from_tensor_slices(values) for key, values in labels.items()}
     return Splits(
         name=name,
-        train=tf.data.Dataset.from_tensor_slices(train),
-        validation=tf.data.Dataset.from_tensor_slices(validation),
-        test=tf.data.Dataset.from_tensor_slices(test),
+        **datasets,
         image_shape=tuple(train.shape[1:]),
         num_levels=num_levels,
         sizes={"train": len(train), "validation": len(validation), "test": len(test)},
-        labels=labels,
+        labels=label_datasets,
         num_classes=num_classes if labels is not None else None,
+        arrays=arrays,
+        label_arrays=labels,
     )
 
 
@@ -464,7 +478,12 @@ def _tfds_builder(name, data_dir):
 def _tfds_splits(name, data_dir, levels):
     """A TFDS image dataset by name: validation is the last 10% of its train split. Its levels are
     checked on the first LEVELS_SAMPLE training images at once, and on every image in the pipeline."""
-    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
+    try:
+        import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
+    except ImportError:
+        raise DataError(f"Dataset {name!r} is read with TFDS, which needs TensorFlow, and TensorFlow is not "
+                        f"installed; without it, use one of {', '.join(IN_MEMORY_DATASETS)} or folder:PATH "
+                        "(or pip install tensorflow tensorflow-datasets)") from None
     levels = _declared_levels(name, TFDS_LEVELS.get(name, DEFAULT_LEVELS), levels)
     builder = _tfds_builder(name, data_dir)
     if "image" not in builder.info.features:
@@ -514,17 +533,20 @@ def with_labels(splits):
     Raises:
         DataError: where the source has no class labels, or fewer than two classes.
     """
-    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
-    if splits.labels is None or (splits.num_classes or 0) < 2:
+    if (splits.labels is None and splits.label_arrays is None) or (splits.num_classes or 0) < 2:
         raise DataError(
             f"Dataset {splits.name!r} has no class labels (of at least 2 classes) for a class-conditional model: "
             "fashion_mnist, binarized_fashion_mnist, mnist, stochastic_binarized_mnist, digits, TFDS datasets "
             "with a 'label' feature and folder:PATH with one sub-folder per class have them. "
             f"Received num_classes={splits.num_classes}."
         )
+    if splits.train is None:  # an in-memory source without TensorFlow: its arrays pair up as they are
+        return dataclasses.replace(splits, paired=True)
+    import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
+
     paired = splits.pairs or {key: tf.data.Dataset.zip((getattr(splits, key), splits.labels[key]))
                               for key in ("train", "validation", "test")}
-    return dataclasses.replace(splits, **paired)
+    return dataclasses.replace(splits, **paired, paired=True)
 
 
 DATASETS = ("fashion_mnist", "binarized_fashion_mnist", "mnist", "stochastic_binarized_mnist", "digits",

@@ -4,12 +4,16 @@ app with TensorFlow installed (tf.data input, checkpoints, resume, evaluate, sam
 one-line refusals of the TensorFlow-only features (tf.distribute, the SavedModel export)."""
 
 import gzip
+import json
 import math
 import os
 import pathlib
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -39,8 +43,8 @@ sys.meta_path.insert(0, NoTensorFlow())
 '''
 
 
-def run_on_jax(args, tmp_path, without_tensorflow=False, extra_env=None):
-    """(exit code, stdout, stderr) of `python args...` in the repository under KERAS_BACKEND=jax."""
+def jax_environment(tmp_path, without_tensorflow=False, extra_env=None):
+    """The environment of a process under KERAS_BACKEND=jax (TensorFlow made unimportable if asked)."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu",
            **(extra_env or {})}
     env.pop("PIXEL_KERAS_TRACEBACK", None)
@@ -49,7 +53,14 @@ def run_on_jax(args, tmp_path, without_tensorflow=False, extra_env=None):
         blocker.mkdir(exist_ok=True)
         (blocker / "sitecustomize.py").write_text(NO_TENSORFLOW)
         env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(REPO)])
-    done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return env
+
+
+def run_on_jax(args, tmp_path, without_tensorflow=False, extra_env=None):
+    """(exit code, stdout, stderr) of `python args...` in the repository under KERAS_BACKEND=jax."""
+    done = subprocess.run([sys.executable, *args], cwd=REPO, env=jax_environment(tmp_path, without_tensorflow,
+                                                                                   extra_env),
+                          capture_output=True, text=True, timeout=600)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -165,3 +176,49 @@ def test_numpy_splits_are_the_tf_data_splits_and_other_sources_are_refused():
         np.testing.assert_array_equal(arrays[name], np.stack(list(getattr(splits, name).as_numpy_iterator())))
     with pytest.raises(DataError, match="Received name='cifar10'"):
         load_arrays("cifar10")
+
+
+def test_training_app_without_tensorflow_resumes_a_killed_run_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    # TensorFlow unimportable: numpy input (training/feed.py) and numpy checkpoints. The same run
+    # twice, once left alone and once killed after a checkpoint and resumed: the same final state.
+    # A run directory of TensorFlow checkpoints (older versions) is refused in one line.
+    def command(run_dir):
+        return ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
+                "--steps", "600", "--steps-per-epoch", "200", "--checkpoint-every", "10", "--validation-images", "16",
+                "--gallery-size", "1", "--gallery-every", "0", "--lr-schedule", "constant", "--run-dir", str(run_dir)]
+
+    alone, killed = tmp_path / "alone", tmp_path / "killed"
+    env = jax_environment(tmp_path, without_tensorflow=True)
+    process = subprocess.Popen([sys.executable, "-m", "training.run", *command(killed)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed / "checkpoints" / "latest.json").exists() and time.time() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = json.loads((killed / "checkpoints" / "latest.json").read_text())["step"]
+    assert 0 < saved < 600
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(REPO / "tests" / "data" / "legacy_tf_run_7a3e52f", legacy)
+    legacy_flags = ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
+                    "--steps", "8", "--steps-per-epoch", "4", "--validation-images", "16", "--gallery-size", "0",
+                    "--lr-schedule", "constant", "--run-dir", str(legacy)]
+    code, stdout, stderr = run_on_jax(cli(("training.run", legacy_flags), ("training.run", command(killed)),
+                                          ("training.run", command(alone))), tmp_path, without_tensorflow=True)
+    assert code == 0 and re.findall(r"^exit (\d+)$", stdout, re.MULTILINE) == ["2", "0", "0"], stdout + stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "holds TensorFlow checkpoints" in errors[0] and "Traceback" not in stderr, stderr
+    assert f"resuming at step {saved}" in stdout and stdout.count("training finished: 600 steps") == 2, stdout
+    assert "TensorBoard logs skipped: TensorFlow is not installed" in stdout
+    for run_dir in (alone, killed):
+        assert (run_dir / "best.keras").exists() and (run_dir / "gallery" / "samples.png").exists()
+        assert not (run_dir / "logs").exists()
+        steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [200, 400, 600], steps
+    with np.load(alone / "checkpoints" / "state-600.npz") as expected, \
+            np.load(killed / "checkpoints" / "state-600.npz") as resumed:
+        assert len(expected.files) > 3
+        for name in set(expected.files) - {"paths"}:  # variable names, numbered per process
+            np.testing.assert_array_equal(resumed[name], expected[name], err_msg=name)

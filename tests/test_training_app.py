@@ -53,7 +53,8 @@ def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, cap
     assert "test NLL on 359 digits test images" in out and "bits/dim" in out
     assert f"tensorboard --logdir {run_dir / 'logs'}" in out
     assert (run_dir / "best.keras").exists() and (run_dir / "gallery" / "samples.png").exists()
-    assert (run_dir / "checkpoints" / "ckpt-60.index").exists()
+    assert (run_dir / "checkpoints" / "state-60.npz").exists()
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [20, 40, 60]
     losses = [_scalar(event) for event in _tensor_values(run_dir / "logs" / "train", "epoch_loss")]
     assert len(losses) == 3 and losses[-1] < losses[0]
     for tag in ("epoch_bits_per_dim", "epoch_images_per_second", "epoch_learning_rate"):
@@ -89,12 +90,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not list((run_dir / "checkpoints").glob("ckpt-3*.index")) and time.time() < deadline:
+    while not list((run_dir / "checkpoints").glob("state-3*.npz")) and time.time() < deadline:
         assert process.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    saved = max(int(p.name[5:-6]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    saved = json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"]
     assert 0 < saved < 600
     resumed = _python(command[1:], timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -114,11 +115,11 @@ def test_resume_refuses_other_settings_and_unreadable_checkpoints(tmp_path):
     assert _python(base).returncode == 0
     other = _python(base[:-2] + ["--hidden", "4", "--run-dir", str(run_dir)])
     assert other.returncode != 0 and "other settings" in other.stderr and "Traceback" not in other.stderr
-    for data in (run_dir / "checkpoints").glob("ckpt-*.data-*"):
+    for data in (run_dir / "checkpoints").glob("state-*.npz"):
         data.write_bytes(b"corrupt")
     corrupt = _python(base)
     assert corrupt.returncode != 0 and "cannot be read" in corrupt.stderr and "Traceback" not in corrupt.stderr
-    for data in (run_dir / "checkpoints").glob("ckpt-*"):
+    for data in (run_dir / "checkpoints").glob("state-*"):
         data.unlink()
     missing = _python(base)
     assert missing.returncode != 0 and "files are missing" in missing.stderr and "Traceback" not in missing.stderr
@@ -212,7 +213,7 @@ def test_steps_are_exact_and_checked(tmp_path, capsys):
                        "--validation-images", "16", "--run-dir", str(run_dir)])
     out = capsys.readouterr().out
     assert "training finished: 3 steps" in out and "sample gallery: none (--gallery-size 0)" in out
-    assert (run_dir / "checkpoints" / "ckpt-3.index").exists() and not (run_dir / "gallery").exists()
+    assert (run_dir / "checkpoints" / "state-3.npz").exists() and not (run_dir / "gallery").exists()
     # (initial_epoch, epochs, steps per epoch) of the next fit: rest of an epoch, whole epochs, last part.
     assert [training_run.next_fit(step, 7, 2) for step in (0, 1, 6)] == [(0, 3, 2), (0, 1, 1), (3, 4, 1)]
     for flags, message in ((["--steps", "0"], "--steps must be >= 1"), (["--steps", "-1"], "received -1"),
@@ -359,7 +360,7 @@ def test_best_keras_is_replaced_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         checkpoints.save_if_best(1.0)
     keras.models.load_model(checkpoints.best_path)  # the previous best, whole
-    assert float(checkpoints.best_validation.numpy()) == 2.0
+    assert checkpoints.best_validation == 2.0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.keras"]
 
 

@@ -1,5 +1,5 @@
 """Training callbacks: throughput and one-line epoch summaries, a time budget, sample galleries,
-TensorBoard summaries on the optimizer-step axis."""
+TensorBoard summaries on the optimizer-step axis, and the same figures as JSON lines (no TensorFlow)."""
 
 import json
 import math
@@ -8,7 +8,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from pixel_keras.backend import seed_argument
 from pixel_keras.gallery import image_grid, write_png
@@ -54,6 +53,84 @@ class EpochSummary(keras.callbacks.Callback):
         )
 
 
+class Forecast(keras.callbacks.Callback):
+    """Prints, once, early in a run: the measured step rate, the step the run will end at and when.
+
+    A run's figure depends on its steps, not its minutes, and machines differ several-fold: this
+    line tells a user at once what their budget buys. The rate is timed over `steps` steps after
+    `skip` (tracing, the first checkpoint), the clock of `budget` (a `TrainingBudget`) gives the
+    time left.
+    """
+
+    def __init__(self, budget, global_batch, skip=5, steps=40, print_fn=print):
+        super().__init__()
+        self.budget, self.global_batch, self.skip, self.steps, self.print_fn = budget, global_batch, skip, steps, print_fn
+        self._seen, self._mark, self.done = 0, None, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.done:
+            return
+        self._seen += 1
+        if self._seen == self.skip:
+            self._mark = time.perf_counter()
+        elif self._mark is not None and self._seen >= self.skip + self.steps:
+            self.done = True
+            self.print_fn(self.message((self._seen - self.skip) / (time.perf_counter() - self._mark)))
+
+    def message(self, steps_per_second):
+        """The forecast line for a measured rate (steps/s of training alone: validation, checkpoints
+        and galleries add to the wall clock, so the time-limited step count is an upper bound)."""
+        budget, step = self.budget, self.budget.step
+        limits = {}  # steps left under each limit
+        if budget.total_steps is not None:
+            limits["--steps"] = budget.total_steps - step
+        if budget.seconds > 0:
+            seconds_left = max(budget.seconds - (time.perf_counter() - budget._start), 0.0)
+            limits["--max-minutes"] = round(seconds_left * steps_per_second)
+        text = f"measured {steps_per_second:.1f} steps/s ({steps_per_second * self.global_batch:.0f} images/s)"
+        if not limits:
+            return text + "; no step or time limit"
+        flag = min(limits, key=limits.get)
+        eta = limits[flag] / steps_per_second
+        finish = time.strftime("%H:%M", time.localtime(time.time() + eta))
+        return (f"{text}: the run should end at about step {step + limits[flag]:,} (set by {flag}), its training "
+                f"done in about {eta / 60:.0f} min (~{finish})")
+
+
+class MetricsLog(keras.callbacks.Callback):
+    """Appends one JSON line per epoch to `path` (`metrics.jsonl` of the run directory): the optimizer
+    step, the training minutes of the run so far (summed over its invocations), the wall-clock
+    time, and the epoch's figures (`EpochSummary`'s among them): the learning curves without
+    TensorBoard, on every backend. Lines of steps after `step` (the state a resume starts from:
+    a killed run may have logged past its last checkpoint) are dropped when it is made."""
+
+    def __init__(self, path, step):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        records = []
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:  # a line cut by a kill
+                    continue
+        records = [record for record in records if record.get("step", math.inf) <= step]
+        self.minutes_before = max([record.get("minutes", 0.0) for record in records], default=0.0)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        partial.write_text("".join(json.dumps(record) + "\n" for record in records))
+        partial.replace(self.path)
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"step": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+                  "minutes": self.minutes_before + (time.perf_counter() - self._start) / 60.0,
+                  "time": time.time(),
+                  **{key: float(value) for key, value in (logs or {}).items() if np.ndim(value) == 0}}
+        with open(self.path, "a") as file:
+            file.write(json.dumps(record) + "\n")
+
+
 class StepTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard callback with the epoch summaries at the optimizer step, the one step
     axis of every summary of a run (galleries included), whatever the epoch length."""
@@ -95,7 +172,8 @@ class Gallery(keras.callbacks.Callback):
     Args:
         held_out: integer images (N, H, W, C) to complete (validation images), N >= 1.
         num_levels: pixel values per channel.
-        log_dir: TensorBoard directory; images go to its `gallery` writer.
+        log_dir: TensorBoard directory; images go to its `gallery` writer (None: PNG files only,
+            e.g. where TensorFlow is not installed).
         png_dir: where `samples.png` and `completions.png` (latest) are written.
         every: epochs between galleries (0: only `latest` at the end of a run).
         seed: sampling seed (the step is added).
@@ -110,7 +188,11 @@ class Gallery(keras.callbacks.Callback):
         self.held_out_labels = None if held_out_labels is None else np.asarray(held_out_labels, np.int32)
         self.num_classes = num_classes
         self.num_levels = num_levels
-        self.writer = tf.summary.create_file_writer(str(pathlib.Path(log_dir) / "gallery"))
+        self.writer = None
+        if log_dir is not None:
+            import tensorflow as tf  # TensorBoard summaries
+
+            self.writer = tf.summary.create_file_writer(str(pathlib.Path(log_dir) / "gallery"))
         self.png_dir = pathlib.Path(png_dir)
         self.record = self.png_dir / "gallery.json"
         self.every = every
@@ -150,11 +232,15 @@ class Gallery(keras.callbacks.Callback):
                                                columns=len(originals)), width),
         }
         self.png_dir.mkdir(parents=True, exist_ok=True)
-        with self.writer.as_default():
-            for name, grid in grids.items():
-                tf.summary.image(name, grid[None], step=step)
-                write_png(self.png_dir / f"{name}.png", grid)
-        self.writer.flush()
+        for name, grid in grids.items():
+            write_png(self.png_dir / f"{name}.png", grid)
+        if self.writer is not None:
+            import tensorflow as tf
+
+            with self.writer.as_default():
+                for name, grid in grids.items():
+                    tf.summary.image(name, grid[None], step=step)
+            self.writer.flush()
         self.record.write_text(json.dumps({"step": step}) + "\n")
         return self.png_dir / "samples.png"
 

@@ -1,22 +1,53 @@
-"""Run checkpoints: the latest training state known to be good (for resume) and the best model."""
+"""Run checkpoints: the latest training state known to be good (for resume) and the best model.
 
+One format on every Keras backend, needing numpy only (no TensorFlow): `checkpoints/state-STEP.npz`
+holds the model's and the optimizer's variables (the optimizer's step count and learning rate, so
+the schedule's progress, among them), and `checkpoints/latest.json` names the latest such file with
+its step and the best validation figure so far. Each file is written under a temporary name and
+renamed (`os.replace`), the state before `latest.json`, so a run killed at any moment leaves a
+`latest.json` naming a whole state. Run directories of older versions hold TensorFlow checkpoints
+(`checkpoints/checkpoint`, `ckpt-STEP.*`): they are read where TensorFlow is installed, and the
+next save writes the new format.
+"""
+
+import json
 import math
 import os
 import pathlib
+import re
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from pixel_keras.cli import RunError
+
+LATEST = "latest.json"
+KEEP = 2  # states kept on disk: the latest and the one before it
+LEGACY_INDEX = "checkpoint"  # tf.train.CheckpointManager's record of an older version's checkpoints
+
+
+def _replace_atomically(path, write):
+    """Call `write(file)` on a temporary file beside `path`, then rename it to `path`."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _cannot_read(path, error):
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return RunError(f"checkpoint {path} cannot be read ({first_line}); restore it or start over with a new --run-dir.")
 
 
 class RunCheckpoints:
     """`checkpoints/` holds the latest training states (model, optimizer with its step count, best
-    validation figure) as TensorFlow checkpoints; `best.keras` is the model with the lowest
-    validation bits/dim, ready for `keras.models.load_model`. Under another Keras backend (JAX),
-    whose variables are not TensorFlow trackables, the checkpoint holds `tf.Variable` copies of
-    them, written at each save and read back at restore: the same files, manager and checks.
+    validation figure) for resuming; `best.keras` is the model with the lowest validation bits/dim,
+    ready for `keras.models.load_model`.
 
     Args:
         model: the compiled model (its optimizer is checkpointed with it).
@@ -27,27 +58,41 @@ class RunCheckpoints:
         self.model = model
         self.directory = pathlib.Path(run_dir) / "checkpoints"
         self.best_path = pathlib.Path(run_dir) / "best.keras"
-        self.best_validation = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name="best_validation")
+        self.best_validation = math.inf
         model.optimizer.build(model.trainable_variables)
-        self._variables = list(model.variables) + list(model.optimizer.variables) + [self.best_validation]
-        self._copies = None  # TensorFlow backend: the checkpoint tracks the model itself
-        if keras.backend.backend() == "tensorflow":
-            self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                                  best_validation=self.best_validation)
-        else:
-            self._copies = [tf.Variable(value, trainable=False) for value in self.state()]
-            self.checkpoint = tf.train.Checkpoint(variables=self._copies)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=2)
+        self._variables = list(model.variables) + list(model.optimizer.variables)
+        # by identity: `==` on variables is elementwise
+        self._step_index = next(index for index, variable in enumerate(self._variables)
+                                if variable is model.optimizer.iterations)
 
     @property
     def step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
+    def _latest(self):
+        """latest.json's record, or None where there is none."""
+        path = self.directory / LATEST
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            return {"step": int(record["step"]), "file": str(record["file"]),
+                    "best_validation": float(record["best_validation"])}
+        except (ValueError, KeyError, TypeError) as error:
+            raise _cannot_read(path, error) from None
+
+    def _legacy_step(self):
+        """Step of an older version's latest TensorFlow checkpoint (None when there is none)."""
+        index = self.directory / LEGACY_INDEX
+        found = re.search(r'^model_checkpoint_path: "(?:.*[/\\])?ckpt-(\d+)"', index.read_text(), re.MULTILINE) \
+            if index.exists() else None
+        return int(found[1]) if found else None
+
     @property
     def saved_step(self):
         """Step of the latest checkpoint on disk (None when there is none)."""
-        latest = self.manager.latest_checkpoint
-        return None if latest is None else int(latest.rpartition("-")[2])
+        latest = self._latest()
+        return latest["step"] if latest else self._legacy_step()
 
     def restore(self):
         """Restore the latest state; returns the step it was saved at (0 for a new run).
@@ -56,62 +101,92 @@ class RunCheckpoints:
             RunError: when the run directory has checkpoint records whose files are missing or
                 unreadable (never a silent restart from step 0).
         """
-        latest = self.manager.latest_checkpoint
-        if latest is None and not (self.directory / "checkpoint").exists():
-            return 0
-        if latest is None or not pathlib.Path(latest + ".index").exists():
-            raise RunError(
-                f"{self.directory} lists checkpoint {latest} but its files are missing; "
-                "restore them or start over with a new --run-dir."
-            )
+        latest = self._latest()
+        if latest is None:
+            return self._restore_legacy() if (self.directory / LEGACY_INDEX).exists() else 0
+        path = self.directory / latest["file"]
+        if not path.exists():
+            raise RunError(f"{self.directory} lists checkpoint {path.name} but its files are missing; "
+                           "restore them or start over with a new --run-dir.")
         try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            with np.load(path, allow_pickle=False) as saved:
+                values = [saved[f"v{index}"] for index in range(len(saved.files) - 1)]
+        except Exception as error:  # zipfile, numpy and OS errors of a damaged file
+            raise _cannot_read(path, error) from None
+        shapes = [tuple(variable.shape) for variable in self._variables]
+        if [value.shape for value in values] != shapes:
+            raise _cannot_read(path, ValueError(
+                f"it holds {len(values)} variables that do not fit this model's and optimizer's {len(shapes)}"))
+        self._assign(values)
+        self.best_validation = latest["best_validation"]
+        return self.step
+
+    def _restore_legacy(self):
+        """Read an older version's TensorFlow checkpoint (the model and optimizer as trackables under
+        TensorFlow; `tf.Variable` copies of their variables under other backends)."""
+        try:
+            import tensorflow as tf
+        except ImportError:
+            raise RunError(f"{self.directory} holds TensorFlow checkpoints (of pixel_keras before its own "
+                           "format) and TensorFlow is not installed: resume this run where it is (its next "
+                           "checkpoint is in the new format), or start a new --run-dir") from None
+        latest = tf.train.latest_checkpoint(str(self.directory))
+        if latest is None or not pathlib.Path(latest + ".index").exists():
+            raise RunError(f"{self.directory} lists checkpoint {latest} but its files are missing; "
+                           "restore them or start over with a new --run-dir.")
+        best = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name="best_validation")
+        copies = None
+        if keras.backend.backend() == "tensorflow":
+            checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer, best_validation=best)
+        else:
+            copies = [tf.Variable(value, trainable=False) for value in self.state()[:-1]] + [best]
+            checkpoint = tf.train.Checkpoint(variables=copies)
+        try:
+            checkpoint.restore(latest).assert_existing_objects_matched()
         except Exception as error:  # the reader raises OpError, IndexError, AssertionError, ...
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise RunError(
-                f"checkpoint {latest} cannot be read ({first_line}); "
-                "restore it or start over with a new --run-dir."
-            ) from None
-        if self._copies is not None:
-            self._assign([copy.numpy() for copy in self._copies])
+            raise _cannot_read(latest, error) from None
+        if copies is not None:
+            self._assign([copy.numpy() for copy in copies[:-1]])
+        self.best_validation = float(best.numpy())
         return self.step
 
     def state(self):
-        """An in-memory copy of everything a checkpoint holds, for `save(state)` later."""
-        return [keras.ops.convert_to_numpy(variable) for variable in self._variables]
+        """An in-memory copy of everything a checkpoint holds, for `save(state)` later: the
+        variables' values, then the best validation figure."""
+        return [keras.ops.convert_to_numpy(variable) for variable in self._variables] + [self.best_validation]
 
-    def _assign(self, state):
-        for variable, value in zip(self._variables, state):
+    def _assign(self, values):
+        for variable, value in zip(self._variables, values):
             variable.assign(value)
 
     def save(self, state=None):
-        """Write the current state, or an earlier one from `state()` (the current one is put back)."""
-        if self._copies is not None:
-            for copy, value in zip(self._copies, self.state() if state is None else state):
-                copy.assign(value)
-            self.manager.save(checkpoint_number=self.step)
-            return
-        if state is None:
-            self.manager.save(checkpoint_number=self.step)
-            return
-        current = self.state()
-        self._assign(state)
-        try:
-            self.manager.save(checkpoint_number=self.step)
-        finally:
-            self._assign(current)
+        """Write the current state, or an earlier one from `state()`."""
+        *values, best_validation = self.state() if state is None else state
+        step = int(values[self._step_index])
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"state-{step}.npz"
+        arrays = {f"v{index}": value for index, value in enumerate(values)}
+        arrays["paths"] = np.array([variable.path for variable in self._variables])  # for people reading it
+        _replace_atomically(self.directory / name, lambda file: np.savez(file, **arrays))
+        previous = self._latest()
+        record = {"step": step, "file": name, "best_validation": best_validation, "format": 1}
+        _replace_atomically(self.directory / LATEST, lambda file: file.write(json.dumps(record).encode() + b"\n"))
+        kept = {name} | ({previous["file"]} if previous else set())
+        for path in self.directory.glob("state-*.npz"):
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
 
     def save_if_best(self, validation):
         """Rewrite `best.keras` when `validation` is the lowest so far: written under a temporary
         name in the same folder, then renamed, so a crash never leaves a partial best.keras."""
-        if validation < float(self.best_validation.numpy()):
+        if validation < self.best_validation:
             partial = self.best_path.with_name(f".{self.best_path.stem}.partial.keras")
             try:
                 self.model.save(partial)
                 os.replace(partial, self.best_path)
             finally:
                 partial.unlink(missing_ok=True)
-            self.best_validation.assign(validation)
+            self.best_validation = float(validation)
 
 
 class SaveCheckpoints(keras.callbacks.Callback):

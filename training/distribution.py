@@ -3,8 +3,6 @@
 import json
 import os
 
-import tensorflow as tf
-
 
 def cluster_workers():
     """Number of workers TF_CONFIG names (0 when it is unset)."""
@@ -12,7 +10,13 @@ def cluster_workers():
 
 
 def make_strategy(devices=None):
-    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else MirroredStrategy.
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, MirroredStrategy over
+    several local devices, else TensorFlow's default (no-op) strategy.
+
+    One device gets no MirroredStrategy: its one replica still pays for the cross-replica machinery
+    (a step running through per-replica functions and thread hand-offs), which on a 2-core CPU
+    halved the app's training rate and spent 40 % of its time in the kernel (issue 30,
+    BUILD_NOTES.md). The default strategy has the same interface (`scope`, `num_replicas_in_sync`).
 
     Must run before TensorFlow creates its devices: with no GPU and `devices` > 1, the CPU is split
     into that many logical devices so that data parallelism can be run (and tested) on a CPU.
@@ -20,6 +24,8 @@ def make_strategy(devices=None):
     Args:
         devices: local replicas; default all GPUs, or one CPU where there is none.
     """
+    import tensorflow as tf  # imported where used: the module also serves runs without TensorFlow
+
     if cluster_workers() > 1:
         return _reducing_nests(tf.distribute.MultiWorkerMirroredStrategy())
     gpus = tf.config.list_physical_devices("GPU")
@@ -35,6 +41,8 @@ def make_strategy(devices=None):
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
         names = [f"/cpu:{index}" for index in range(devices)]
+    if len(names) == 1:
+        return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(names)
 
 
@@ -52,6 +60,8 @@ def _reducing_nests(strategy):
     the first (images, images) batch reduced as one nest, and scalar logs reduced along axis 0.
     Each value of a nest is reduced on its own, and scalars across workers only.
     """
+    import tensorflow as tf
+
     reduce_one = strategy.reduce
 
     def reduce_item(reduce_op, item, axis):

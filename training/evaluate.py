@@ -25,8 +25,16 @@ def _nll_nats(model):
 
 def _test_batches(splits, batch_size):
     """(int32 images, int32 labels or None) numpy batches of the test split (of (image, label)
-    pairs for a class-conditional model)."""
+    pairs for a class-conditional model): of its arrays where the source is in memory (no
+    TensorFlow needed), else of tf.data."""
     import numpy as np
+
+    if splits.arrays is not None:
+        images, labels = splits.arrays["test"], splits.label_arrays["test"] if splits.paired else None
+        for start in range(0, len(images), batch_size):
+            yield (images[start:start + batch_size].astype(np.int32),
+                   None if labels is None else labels[start:start + batch_size].astype(np.int32))
+        return
     import tensorflow as tf
 
     for batch in splits.test.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
@@ -47,7 +55,7 @@ def evaluate_model(model, splits, batch_size=256, print_fn=print):
     mean_bits = float(bits_per_dim_from_nats(mean_nats, splits.image_shape))
     headline = (f"{mean_nats:.2f} nats per image ({mean_bits:.4f} bits/dim)" if splits.num_levels == 2
                 else f"{mean_bits:.4f} bits/dim ({mean_nats:.1f} nats per image)")
-    given = " given their labels" if splits.num_classes and isinstance(splits.test.element_spec, tuple) else ""
+    given = " given their labels" if splits.num_classes and splits.paired else ""
     print_fn(f"test NLL on {len(nats)} {splits.name} test images{given}: {headline}")
     from pixel_keras.multiscale import multiscale_factor
 
@@ -94,9 +102,11 @@ def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
     return accuracy, len(correct)
 
 
-def report(run_dir, gallery_png):
+def report(run_dir, gallery_png, tensorboard=True):
     print(f"sample gallery: {gallery_png}")
-    print(f"TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
+    print(f"learning curves: {run_dir / 'metrics.jsonl'} (one JSON line per epoch)")
+    if tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
 
 
 def load_run(run_dir):
@@ -130,7 +140,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     model, splits = load_run(args.run_dir)
     evaluate_model(model, splits, args.batch_size)
-    if args.classify and isinstance(splits.test.element_spec, tuple):
+    if args.classify and splits.paired:
         classifier_accuracy(model, splits, args.batch_size)
 
 

@@ -210,6 +210,15 @@ def make_pipelines(splits, args, step, options):
     return train, validation
 
 
+def _tensorflow_installed():
+    """Whether TensorFlow can be imported (TensorBoard logs need it)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def one_device_scope(args):
     """Under a Keras backend other than TensorFlow, a run trains on one device with no strategy:
     tf.distribute (--devices N > 1, TF_CONFIG with several workers) is a TensorFlow feature."""
@@ -240,12 +249,11 @@ def main(argv=None):
         raise RunError(f"--batch-size {args.batch_size} (the global batch) must be a multiple of the "
                        f"{replicas} replicas it is split across")
     import numpy as np
-    import tensorflow as tf
 
     import pixel_keras as pk
     from pixel_keras.data import load_dataset, with_labels
     from pixel_keras.xla import default_jit_compile
-    from .callbacks import EpochSummary, Gallery, StepTensorBoard
+    from .callbacks import EpochSummary, Forecast, Gallery, MetricsLog, StepTensorBoard
     from .checkpoints import RunCheckpoints, SaveCheckpoints
     from .evaluate import evaluate_model, report
 
@@ -283,15 +291,36 @@ def main(argv=None):
     if saved_config and saved_config.get("learning_rate") != args.learning_rate:
         print(f"learning rate {saved_config.get('learning_rate')} -> {args.learning_rate} from step {step}")
 
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train, validation = make_pipelines(splits, args, step, options)
+    # Input: numpy batches (training/feed.py) for in-memory datasets off TensorFlow, so JAX needs no
+    # TensorFlow; tf.data on TensorFlow and for TFDS datasets.
+    numpy_feed = not on_tensorflow and splits.arrays is not None
+    tensorboard = _tensorflow_installed()
+    if not tensorboard:
+        print(f"TensorBoard logs skipped: TensorFlow is not installed (learning curves: {run_dir / 'metrics.jsonl'})")
+    if numpy_feed:
+        from .feed import numpy_pipelines
+
+        def pipelines(step):
+            return numpy_pipelines(splits, args, step)
+    else:
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+        def pipelines(step):
+            return *make_pipelines(splits, args, step, options), {}
+    train, validation, fit_arguments = pipelines(step)
     gallery = None
     if args.gallery_size:
-        held_out = list(splits.validation.take(args.gallery_size).as_numpy_iterator())
-        held_out_labels = np.array([label for _, label in held_out]) if args.conditional else None
-        held_out = np.stack([pair[0] for pair in held_out] if args.conditional else held_out)
-        gallery = Gallery(held_out, splits.num_levels, run_dir / "logs", run_dir / "gallery",
+        if splits.arrays is not None:
+            held_out = splits.arrays["validation"][:args.gallery_size]
+            held_out_labels = splits.label_arrays["validation"][:args.gallery_size] if args.conditional else None
+        else:
+            held_out = list(splits.validation.take(args.gallery_size).as_numpy_iterator())
+            held_out_labels = np.array([label for _, label in held_out]) if args.conditional else None
+            held_out = np.stack([pair[0] for pair in held_out] if args.conditional else held_out)
+        gallery = Gallery(held_out, splits.num_levels, run_dir / "logs" if tensorboard else None, run_dir / "gallery",
                           every=args.gallery_every, seed=args.seed, held_out_labels=held_out_labels,
                           num_classes=splits.num_classes if args.conditional else None)
         keep_model(gallery, model)  # the full model, also when no `fit` runs (a finished run re-run)
@@ -302,8 +331,10 @@ def main(argv=None):
         budget,
         SaveCheckpoints(checkpoints, args.checkpoint_every),
         EpochSummary(args.batch_size, splits.image_shape),
+        Forecast(budget, args.batch_size),
+        MetricsLog(run_dir / "metrics.jsonl", step),
         *([gallery] if gallery else []),
-        StepTensorBoard(str(run_dir / "logs"), write_graph=True),
+        *([StepTensorBoard(str(run_dir / "logs"), write_graph=True)] if tensorboard else []),
     ]
     if chief and config != saved_config:  # every check passed: training can start
         write_run_config(args.run_dir, config)
@@ -312,7 +343,8 @@ def main(argv=None):
     while step < total_steps and not budget.exhausted and budget.progress() < 1.0:
         initial_epoch, epochs, steps = next_fit(step, total_steps, args.steps_per_epoch)
         history = fit_model.fit(train, steps_per_epoch=steps, epochs=epochs, initial_epoch=initial_epoch,
-                                validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
+                                validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False,
+                                **fit_arguments)
         if not np.isfinite(history.history["loss"][-1]):
             kept = checkpoints.saved_step
             raise RunError(
@@ -321,7 +353,7 @@ def main(argv=None):
                    if kept is not None else "No state was known to give a finite loss yet, so none is kept")
                 + "; run again with a lower --learning-rate")
         step = checkpoints.step
-        train, _ = make_pipelines(splits, args, step, options)
+        train, _, _ = pipelines(step)
     if complete_before:
         print(f"the run is already complete: {step} steps (of {total_steps})"
               + (", its cosine schedule ended; nothing to train (to train longer: a new --run-dir with more "
@@ -338,7 +370,7 @@ def main(argv=None):
         return
     evaluate_model(keras.models.load_model(checkpoints.best_path) if checkpoints.best_path.exists() else model,
                    splits, args.eval_batch_size, print_fn=print)
-    report(run_dir, gallery.latest(step) if gallery else "none (--gallery-size 0)")
+    report(run_dir, gallery.latest(step) if gallery else "none (--gallery-size 0)", tensorboard)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def images_to_complete(source, count, image_shape, num_levels, config):
                           options.get("levels"))
     if splits.image_shape != tuple(image_shape):
         raise RunError(f"{dataset} has images of shape {splits.image_shape}; the model takes {image_shape}")
+    if splits.arrays is not None:  # in memory: no TensorFlow needed
+        return splits.arrays[split][:count].astype(np.int32)
     return np.stack(list(getattr(splits, split).take(count).as_numpy_iterator())).astype(np.int32)
 
 

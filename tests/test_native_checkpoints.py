@@ -1,0 +1,108 @@
+"""The training app's pieces that need no TensorFlow: the numpy feed, the numpy checkpoints (with
+the TensorFlow checkpoints of older run directories still read), and metrics.jsonl."""
+
+import itertools
+import json
+import pathlib
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import pixel_keras as pk
+from pixel_keras.cli import RunError
+from pixel_keras.fitting import make_optimizer
+from training import run as training_run
+from training.callbacks import MetricsLog
+from training.checkpoints import RunCheckpoints
+from training.feed import train_batches
+
+# A run directory written by the TensorFlow app of commit 7a3e52f (tf.train.Checkpoint files):
+# pixelcnn, digits, --layers 1 --hidden 4 --batch-size 8 --steps 4 --steps-per-epoch 4
+# --validation-images 16 --gallery-size 0 --lr-schedule constant (Adam 2e-3); logs left out.
+LEGACY_RUN = pathlib.Path(__file__).resolve().parent / "data" / "legacy_tf_run_7a3e52f"
+
+
+def test_the_batch_of_a_step_depends_on_the_seed_and_the_step_only():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    labels = np.arange(10, dtype=np.int32) + 100
+    from_start = list(itertools.islice(train_batches(images, labels, 4, seed=3, step=0), 7))
+    resumed = list(itertools.islice(train_batches(images, labels, 4, seed=3, step=5), 2))
+    for (inputs, targets), (expected_inputs, expected_targets) in zip(resumed, from_start[5:]):
+        np.testing.assert_array_equal(inputs[0], expected_inputs[0])
+        np.testing.assert_array_equal(inputs[1], expected_inputs[1])
+        np.testing.assert_array_equal(targets, expected_targets)
+    first_epoch = np.concatenate([inputs[0] for inputs, _ in from_start[:2]]).ravel()
+    assert len(set(first_epoch)) == 8 and from_start[0][0][0].dtype == np.int32  # 2 whole batches, no repeats
+    np.testing.assert_array_equal(from_start[0][0][1], from_start[0][0][0].ravel() + 100)  # labels follow
+    other_seed = next(train_batches(images, None, 4, seed=4, step=0))[0]
+    assert not np.array_equal(other_seed, from_start[0][0][0])
+
+
+def _tiny_model(hidden=4):
+    model = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=hidden)
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss=pk.NegativeLogLikelihood())
+    return model
+
+
+def test_a_save_cut_short_leaves_the_previous_state(tmp_path, monkeypatch):
+    model = _tiny_model()
+    checkpoints = RunCheckpoints(model, tmp_path)
+    images = np.zeros((2, 2, 2, 1), np.int32)
+    model.train_on_batch(images, images)
+    checkpoints.save()
+    saved_weights = model.get_weights()
+    model.train_on_batch(images, images)
+
+    def killed(file, **arrays):
+        file.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", killed)
+    with pytest.raises(OSError):
+        checkpoints.save()
+    monkeypatch.undo()
+    assert sorted(path.name for path in checkpoints.directory.iterdir()) == ["latest.json", "state-1.npz"]
+    restored = _tiny_model()
+    assert RunCheckpoints(restored, tmp_path).restore() == 1
+    for weight, expected in zip(restored.get_weights(), saved_weights):
+        np.testing.assert_array_equal(weight, expected)
+    with pytest.raises(RunError, match="state-1.npz cannot be read .*variables that do not fit"):
+        RunCheckpoints(_tiny_model(hidden=6), tmp_path).restore()
+
+
+def test_metrics_log_keeps_the_lines_up_to_the_resumed_step_and_sums_minutes(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"step": 10, "minutes": 1.0}, {"step": 20, "minutes": 2.0}, {"step": 30, "minutes": 3.0}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"step": 4')  # cut by a kill
+    log = MetricsLog(path, step=20)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == lines[:2]
+    assert log.minutes_before == 2.0
+
+
+def _fresh_digits_model():
+    model = pk.build_model("pixelcnn", (8, 8, 1), 17, num_layers=1, hidden=4)
+    model.compile(optimizer=make_optimizer("adam", 2e-3), loss=pk.NegativeLogLikelihood())
+    return model
+
+
+def test_a_run_directory_of_tensorflow_checkpoints_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(LEGACY_RUN, run_dir)
+    model = _fresh_digits_model()
+    checkpoints = RunCheckpoints(model, run_dir)
+    assert checkpoints.saved_step == 4 and checkpoints.restore() == 4
+    # The run ended at an epoch end whose validation was its best: best.keras is the same model (its
+    # kernels are stored masked, so the likelihoods are compared).
+    images = np.random.default_rng(0).integers(0, 17, (4, 8, 8, 1))
+    np.testing.assert_allclose(pk.log_prob(model, images),
+                               pk.log_prob(keras.models.load_model(run_dir / "best.keras"), images), rtol=1e-6)
+    assert not np.allclose(pk.log_prob(model, images), pk.log_prob(_fresh_digits_model(), images), rtol=1e-3)
+    assert checkpoints.best_validation == pytest.approx(3.9940, abs=1e-4)
+    training_run.main(["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4",
+                       "--batch-size", "8", "--steps", "8", "--steps-per-epoch", "4", "--validation-images", "16",
+                       "--gallery-size", "0", "--lr-schedule", "constant", "--run-dir", str(run_dir)])
+    out = capsys.readouterr().out
+    assert "resuming at step 4" in out and "training finished: 8 steps" in out, out
+    assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"] == 8

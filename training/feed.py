@@ -1,0 +1,48 @@
+"""Input of in-memory datasets as numpy batches: no tf.data, so no TensorFlow (JAX on a machine
+without it). The batch of each optimizer step is a function of the seed and the step alone, so a
+resumed run sees the data an uninterrupted one would have seen.
+
+Each pass over the training split is a seeded permutation of it (`epoch_order`), cut into whole
+batches (the last partial batch is dropped, as tf.data's `drop_remainder` does).
+"""
+
+import numpy as np
+
+
+def epoch_order(seed, epoch, count):
+    """The order of the training images in pass `epoch` over them (a permutation of `count`)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def train_batches(images, labels, batch_size, seed, step):
+    """An endless generator of training batches from optimizer step `step` on: (images, images)
+    int32, or ((images, labels), images) where `labels` is given (class-conditional)."""
+    per_epoch = len(images) // batch_size
+    epoch, offset = divmod(step, per_epoch)
+    while True:
+        order = epoch_order(seed, epoch, len(images))
+        for start in range(offset * batch_size, per_epoch * batch_size, batch_size):
+            chosen = order[start:start + batch_size]
+            batch = images[chosen].astype(np.int32)
+            yield (batch, batch) if labels is None else ((batch, labels[chosen]), batch)
+        epoch, offset = epoch + 1, 0
+
+
+def validation_data(images, labels, count):
+    """The first `count` validation images as `fit`'s `validation_data`: (images, images) int32, or
+    ((images, labels), images)."""
+    images = images[:count].astype(np.int32)
+    return (images, images) if labels is None else ((images, labels[:count]), images)
+
+
+def numpy_pipelines(splits, args, step):
+    """(train, validation, extra `fit` arguments) of numpy input: `make_pipelines`' counterpart
+    for `splits` with `arrays`."""
+    labels = splits.label_arrays if splits.paired else None
+    if len(splits.arrays["train"]) < args.batch_size:
+        raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(splits.arrays['train'])} "
+                         f"training images of {splits.name}")
+    train = train_batches(splits.arrays["train"], labels and labels["train"], args.batch_size, args.seed, step)
+    validation = validation_data(splits.arrays["validation"], labels and labels["validation"],
+                                 args.validation_images)
+    return train, validation, {"validation_batch_size": args.eval_batch_size}
