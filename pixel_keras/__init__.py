@@ -2,11 +2,14 @@
 
 The public names load on first use (PEP 562), so that a program importing only Keras-free parts
 (`pixel_keras.cli`: the apps' `--help`) does not import Keras and TensorFlow. The first use of any
-of them, like `import keras` before `import pixel_keras`, loads them all, which registers every
-layer and loss of ours with Keras (what `keras.models.load_model` of our .keras files needs).
+of them, or Keras being imported (before or after `import pixel_keras`), loads them all, which
+registers every layer and loss of ours with Keras (what `keras.models.load_model` of our .keras
+files needs): `import pixel_keras; import keras; keras.models.load_model(path)` keeps working.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 
 # name -> module that defines it (a module's own name: the submodule itself)
@@ -23,11 +26,42 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
+_loading = False
+
+
 def load_all():
     """Import every public name (and so register all our Keras objects); idempotent."""
-    for name, module_name in _PUBLIC.items():
-        module = importlib.import_module(module_name)
-        globals()[name] = module if module_name.endswith(f".{name}") else getattr(module, name)
+    global _loading
+    if _loading:  # Keras imported by one of our modules while they load (see `_LoadWithKeras`)
+        return
+    _loading = True
+    try:
+        for name, module_name in _PUBLIC.items():
+            module = importlib.import_module(module_name)
+            globals()[name] = module if module_name.endswith(f".{name}") else getattr(module, name)
+    finally:
+        _loading = False
+
+
+class _LoadWithKeras(importlib.abc.MetaPathFinder):
+    """Runs `load_all` right after `keras` itself is imported, once: a program that imports us
+    first and then loads a .keras file with Keras alone finds our objects registered."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_keras = spec.loader.exec_module
+
+        def exec_module(module):
+            exec_keras(module)
+            load_all()
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def __getattr__(name):
@@ -43,3 +77,5 @@ def __dir__():
 
 if "keras" in sys.modules:  # Keras is loaded already: nothing to save, and its loader needs our objects
     load_all()
+else:
+    sys.meta_path.insert(0, _LoadWithKeras())

@@ -234,3 +234,21 @@ def test_validation_images_may_change_on_resume(tmp_path):
     args.validation_images = 100
     config, saved = training_run.check_run_config(tmp_path, args)
     assert saved["validation_images"] == 1000 and config["validation_images"] == 100  # recorded when it trains
+
+
+_KERAS_AFTER_US = """
+import sys
+import pixel_keras
+assert "keras" not in sys.modules  # the package itself loads nothing heavy
+import keras
+model = keras.models.load_model(sys.argv[1])  # our layers registered without any pk. name used
+print(sorted({type(layer).__name__ for layer in model.layers}))
+"""
+
+
+def test_a_keras_file_loads_with_keras_alone_after_import_pixel_keras(tiny_model_file):
+    done = subprocess.run([sys.executable, "-c", _KERAS_AFTER_US, str(tiny_model_file)], capture_output=True, text=True,
+                          cwd=pathlib.Path(__file__).resolve().parents[1],
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'MaskedConv2D'" in done.stdout.splitlines()[-1]
