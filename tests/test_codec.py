@@ -12,6 +12,7 @@ from pixel_keras.cli import run_cli
 from pixel_keras.data import load_digits
 
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+DATA = pathlib.Path(__file__).parent / "data"
 MAX_OVERHEAD_BYTES = 12
 
 
@@ -291,3 +292,15 @@ def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
     rows = {line[:36].strip(): line[36:].split() for line in lines if line.startswith(("PNG", "WebP", "pixel_keras"))}
     assert set(rows) == {"PNG (optimize=True)", "WebP lossless (method=6)", "pixel_keras.codec"}
     assert 0 < float(rows["pixel_keras.codec"][0]) < 8.2  # bits/dim: a near-uniform model, plus the overhead
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the stored blobs were coded under TensorFlow")
+def test_format_2_blobs_still_decode_bit_for_bit():
+    """Blobs that the codec wrote before format 3 (tests/data, made with format 2's code: see
+    BUILD_NOTES.md) decode to their images, together and alone."""
+    model = keras.models.load_model(DATA / "codec_v2_pixelcnn.keras")
+    stored = np.load(DATA / "codec_v2_blobs.npz")
+    blobs = [stored[f"blob{number}"].tobytes() for number in range(3)]
+    assert {blob[0] for blob in blobs} == {2}
+    np.testing.assert_array_equal(codec.decompress(model, blobs), stored["images"])
+    np.testing.assert_array_equal(codec.decompress(model, blobs[1:2]), stored["images"][1:2])
