@@ -47,10 +47,9 @@ Command line (one-line errors):
     python -m pixel_keras.codec decompress --model RUN_DIR|model.keras IN|DIR OUT.png|DIR
 """
 
-import argparse
 import hashlib
 import json
-import pathlib
+import time
 import weakref
 import zlib
 
@@ -68,10 +67,34 @@ CODING_BATCH = 16
 # Where the step runs (`keras.device`): the CPU on every backend, so a GPU's kernel choices (cuDNN's
 # autotuning, atomics) cannot make encoder and decoder disagree.
 CODING_DEVICE = "cpu:0"
+# The command line's default bound on one image (height x width), checked from a file's header.
+DEFAULT_MAX_PIXELS = 1_000_000
+# A progress bar (`Progress`) shows once coding has taken this long.
+PROGRESS_AFTER_SECONDS = 3.0
 
 
 class CodecError(ValueError):
     """A blob that cannot be decoded with this model: foreign, truncated or corrupted."""
+
+
+class Progress:
+    """Counts coding steps (one step call each) and shows a `keras.utils.Progbar` of them once the
+    work has taken PROGRESS_AFTER_SECONDS: short runs stay quiet."""
+
+    def __init__(self, total):
+        self.total, self.done, self.started, self.bar = int(total), 0, time.monotonic(), None
+
+    def advance(self, steps=1):
+        self.done += steps
+        if self.done % 64 and self.done < self.total:  # look at the clock every 64 steps only
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < PROGRESS_AFTER_SECONDS:
+                return
+            import keras
+
+            self.bar = keras.utils.Progbar(self.total, unit_name="step")
+        self.bar.update(min(self.done, self.total))
 
 
 def frequencies(probabilities):
@@ -198,7 +221,7 @@ class _Stage:
                 probabilities = ops.softmax(logits, axis=-1)
             return states, probabilities
 
-    def walk(self, images, labels, small, decode=None):
+    def walk(self, images, labels, small, decode=None, progress=None):
         """Run the step over every sub-pixel of a coding batch `images` (CODING_BATCH, H, W, C)
         int32; with `decode(index, probabilities (CODING_BATCH, levels))` -> {slot: value}, write
         each decoded value into `images` as it goes. Returns the probabilities of the coded
@@ -215,6 +238,8 @@ class _Stage:
             current, row = tensor(images), 0
             for index in range(self.size):
                 states, probabilities = self.advance(states, fixed, context, current, tensor(np.int32(index)))
+                if progress is not None:
+                    progress.advance()
                 if not self.coded[index]:
                     continue
                 table[:, row] = ops.convert_to_numpy(probabilities)
@@ -274,6 +299,29 @@ class Codec:
                 _Stage(self.model, IncrementalModel(large_model, self.image_shape), self.image_shape, self.num_levels,
                        ~known, map_network)]
 
+    def steps(self, height, width):
+        """Step calls that code one coding batch of height x width images (every stage's sub-pixels)."""
+        return sum(stage.size for stage in self.stages)
+
+    def check_size(self, height, width, max_pixels=None):
+        """Refuse (ValueError) a height x width image that this codec does not code, or that has
+        more than `max_pixels` pixels: from a file's header, before decoding it."""
+        if max_pixels is not None and height * width > max_pixels:
+            raise ValueError(f"is {height} x {width} = {height * width} pixels, over the limit of {max_pixels} "
+                             "(--max-pixels)")
+        if (height, width) != self.image_shape[:2]:
+            raise ValueError(f"is {height} x {width}; this model codes {self.image_shape[0]} x {self.image_shape[1]} "
+                             "images")
+
+    def blob_size(self, blob):
+        """(height, width) of the image of `blob` (bytes), after checking its header.
+
+        Raises:
+            CodecError: for a blob of another format version or model, or a truncated header.
+        """
+        self._check_header(bytes(blob), 0)
+        return self.image_shape[:2]
+
     def _check_labels(self, labels, count):
         from pixel_keras.likelihood import check_labels
 
@@ -291,18 +339,18 @@ class Codec:
                 batch_labels = padded
             yield part, batch_labels
 
-    def _walk(self, images, labels, decode=None):
+    def _walk(self, images, labels, decode=None, progress=None):
         """Every stage over a coding batch of large `images` (CODING_BATCH, H, W, C) int32, in
         place when decoding (`decode(probabilities)` -> {slot: value}, in coding order). Returns
         the coded sub-pixels' probabilities (CODING_BATCH, coded, levels) float32, in coding order."""
         if self.factor is None:
-            return self.stages[0].walk(images, labels, None, decode)
+            return self.stages[0].walk(images, labels, None, decode, progress)
         f = self.factor
         small_stage, conditional = self.stages
         small = np.ascontiguousarray(images[:, ::f, ::f])
-        small_table = small_stage.walk(small, labels, None, decode)
+        small_table = small_stage.walk(small, labels, None, decode, progress)
         images[:, ::f, ::f] = small
-        table = conditional.walk(images, labels, small, decode)
+        table = conditional.walk(images, labels, small, decode, progress)
         return np.concatenate([small_table, table], axis=1)
 
     def coding_symbols(self, images):
@@ -327,7 +375,7 @@ class Codec:
         (_, batch_labels), = self._batches(CODING_BATCH, labels)
         return self._walk(images, batch_labels)
 
-    def compress(self, images, labels=None):
+    def compress(self, images, labels=None, progress=None):
         """One self-contained blob (bytes) per image of `images` (N, H, W, C) integers."""
         import constriction
 
@@ -340,7 +388,7 @@ class Codec:
         for part, batch_labels in self._batches(len(images), labels):
             batch = np.zeros((CODING_BATCH,) + self.image_shape, np.int32)  # filler slots: zero images
             batch[:part.stop - part.start] = images[part]
-            table = self._walk(batch, batch_labels)
+            table = self._walk(batch, batch_labels, progress=progress)
             for slot, number in enumerate(range(part.start, part.stop)):
                 encoder = constriction.stream.queue.RangeEncoder()
                 encoder.encode(symbols[number], constriction.stream.model.Categorical(perfect=False),
@@ -349,11 +397,24 @@ class Codec:
                 blobs.append(header + pack_words(encoder.get_compressed()))
         return blobs
 
-    def decompress(self, blobs, labels=None):
+    def decompress(self, blobs, labels=None, progress=None):
         """Images int32 (N, H, W, C) from blobs of `compress` with this model.
 
         Raises:
             CodecError: for a blob of another format version or model, or a truncated or corrupted one.
+        """
+        decoded = self.decode_each(blobs, labels, progress)
+        for result in decoded:
+            if isinstance(result, CodecError):
+                raise result
+        return np.stack(decoded) if decoded else np.zeros((0,) + self.image_shape, np.int32)
+
+    def decode_each(self, blobs, labels=None, progress=None):
+        """[image int32 (H, W, C), or the `CodecError` saying why that blob cannot be decoded] for
+        each blob: one bad blob does not stop the others (the command line's folder runs).
+
+        Raises:
+            ValueError: for arguments of the wrong type or labels that do not fit the model.
         """
         if isinstance(blobs, (bytes, bytearray)):
             raise ValueError("Expected a list of blobs (bytes). Received one bytes object; wrap it in a list.")
@@ -362,12 +423,19 @@ class Codec:
             if not isinstance(blob, (bytes, bytearray)):
                 raise ValueError(f"Expected blobs of type bytes. Received {type(blob).__name__} at index {number}.")
         labels = self._check_labels(labels, len(blobs))
+        results = [None] * len(blobs)
         for number, blob in enumerate(blobs):
-            self._check_header(bytes(blob), number)
-        images = np.zeros((len(blobs),) + self.image_shape, np.int32)
-        for part, batch_labels in self._batches(len(blobs), labels):
-            images[part] = self._decode_batch([bytes(blob) for blob in blobs[part]], batch_labels, part.start)
-        return images
+            try:
+                self._check_header(bytes(blob), number)
+            except CodecError as error:
+                results[number] = error
+        good = [number for number, result in enumerate(results) if result is None]
+        for part, batch_labels in self._batches(len(good), None if labels is None else labels[good]):
+            numbers = good[part]
+            decoded = self._decode_batch([bytes(blobs[number]) for number in numbers], batch_labels, numbers, progress)
+            for number, result in zip(numbers, decoded):
+                results[number] = result
+        return results
 
     def _where(self, blob, number):
         return f"blob {number} ({len(blob)} bytes)"
@@ -387,29 +455,41 @@ class Codec:
                 "with the model and backend that compressed it."
             )
 
-    def _decode_batch(self, blobs, labels, first):
-        """The images of up to CODING_BATCH blobs (numbered from `first`), decoded in one batch."""
+    def _undecodable(self, blob, number, detail):
+        """The CodecError of a blob that does not decode to its checksum: corrupted or truncated, or
+        (a conditional model) decoded with another label than it was coded with."""
+        cause = "is corrupted or truncated"
+        if self.num_classes is not None:
+            cause = "does not decode: it is corrupted or truncated, or its label differs from the one it was coded with"
+        return CodecError(f"{self._where(blob, number)} {cause}: {detail}")
+
+    def _decode_batch(self, blobs, labels, numbers, progress=None):
+        """[image or CodecError] of up to CODING_BATCH blobs (numbered `numbers`), decoded in one
+        batch; a slot whose coder fails stops being decoded, the others go on."""
         import constriction
 
         decoders = [constriction.stream.queue.RangeDecoder(unpack_words(blob[HEADER_BYTES:])) for blob in blobs]
+        failed = {}
 
         def decode(probabilities):
             table, values = frequencies(probabilities[:len(blobs)]), {}
             for slot, decoder in enumerate(decoders):
+                if slot in failed:
+                    continue
                 try:
                     values[slot] = decoder.decode(constriction.stream.model.Categorical(table[slot], perfect=False))
                 except Exception as error:  # constriction raises on data it cannot decode
-                    where = self._where(blobs[slot], first + slot)
-                    raise CodecError(f"{where} is corrupted or truncated: {error}") from None
+                    failed[slot] = self._undecodable(blobs[slot], numbers[slot], str(error))
             return values
 
         images = np.zeros((CODING_BATCH,) + self.image_shape, np.int32)
-        self._walk(images, labels, decode)
+        self._walk(images, labels, decode, progress)
+        results = []
         for slot, (blob, decoder) in enumerate(zip(blobs, decoders)):
-            if not decoder.maybe_exhausted() or pixel_checksum(images[slot]) != blob[5:7]:
-                raise CodecError(f"{self._where(blob, first + slot)} is corrupted or truncated: "
-                                 "the decoded pixels fail the checksum.")
-        return images[:len(blobs)]
+            if slot not in failed and (not decoder.maybe_exhausted() or pixel_checksum(images[slot]) != blob[5:7]):
+                failed[slot] = self._undecodable(blob, numbers[slot], "the decoded pixels fail the checksum.")
+            results.append(failed.get(slot, images[slot]))
+        return results
 
 
 _CODECS = weakref.WeakKeyDictionary()
@@ -439,94 +519,11 @@ def decompress(model, blobs, labels=None):
     return _codec(model).decompress(blobs, labels)
 
 
-def read_png(path):
-    """An image file as an int32 array (H, W, C) of its stored values (no rescaling: a PNG of a
-    17-level model holds 0 .. 16)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
-    array = array.astype(np.int32)
-    return array[..., None] if array.ndim == 2 else array
-
-
-def write_png(path, image):
-    """Write int32 values (H, W, C), C = 1 or 3, < 256, losslessly as an 8-bit PNG."""
-    from PIL import Image
-
-    array = np.asarray(image, np.uint8)
-    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path, format="PNG")
-
-
-def _jobs(source, destination, pattern, suffix):
-    """[(input file, output file)]: one pair for a file, one per matching file of a folder."""
-    source, destination = pathlib.Path(source), pathlib.Path(destination)
-    if not source.exists():
-        raise ValueError(f"no such file or folder: {source}")
-    if source.is_file():
-        return [(source, destination)], False
-    files = sorted(path for path in source.iterdir() if path.is_file() and path.suffix.lower() == pattern)
-    if not files:
-        raise ValueError(f"no {pattern} files in folder {source}")
-    destination.mkdir(parents=True, exist_ok=True)
-    return [(path, destination / (path.stem + suffix)) for path in files], True
-
-
-def _run_chunk(codec, compressing, jobs, labels, named=False):
-    """Compress (PNG -> blob) or decompress (blob -> PNG) the files `jobs` [(source, destination)]
-    in one call; `named`: a ValueError names the (single) source file."""
-    sources, targets = [source for source, _ in jobs], [target for _, target in jobs]
-    try:
-        if compressing:
-            for target, blob in zip(targets, codec.compress(np.stack([read_png(path) for path in sources]), labels)):
-                target.write_bytes(blob)
-        else:
-            for target, image in zip(targets, codec.decompress([path.read_bytes() for path in sources], labels)):
-                write_png(target, image)
-    except ValueError as error:
-        if named:
-            raise ValueError(f"{sources[0]}: {error}") from None
-        raise
-
-
 def main(argv=None):
-    """`python -m pixel_keras.codec compress|decompress --model M IN OUT` (see the module doc)."""
-    import keras
+    """The command line (`pixel_keras.codec_cli.main`)."""
+    from pixel_keras.codec_cli import main as cli_main
 
-    from pixel_keras.io import load_model_file
-
-    parser = argparse.ArgumentParser(prog="python -m pixel_keras.codec", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("compress", "decompress"))
-    parser.add_argument("--model", required=True, help="run directory (its best.keras) or a .keras file")
-    parser.add_argument("--label", type=int, default=None, help="class of every image (class-conditional models)")
-    parser.add_argument("input", help="compress: a PNG or a folder of PNGs; decompress: a blob or a folder of blobs")
-    parser.add_argument("output", help=f"compress: the blob (folder: one NAME{SUFFIX} each); decompress: PNG(s)")
-    args = parser.parse_args(argv)
-    model, _ = load_model_file(args.model)
-    codec = _codec(model)
-    compressing = args.command == "compress"
-    jobs, folder = (_jobs(args.input, args.output, ".png", SUFFIX) if compressing
-                    else _jobs(args.input, args.output, SUFFIX, ".png"))
-    progress = keras.utils.Progbar(len(jobs), unit_name="image") if folder else None
-    for start in range(0, len(jobs), CODING_BATCH):  # one coding batch per call
-        chunk = jobs[start:start + CODING_BATCH]
-        labels = None if args.label is None else np.full(len(chunk), args.label)
-        try:
-            _run_chunk(codec, compressing, chunk, labels)
-        except ValueError as error:
-            if len(chunk) == 1:
-                raise ValueError(f"{chunk[0][0]}: {error}") from None
-            for job in chunk:  # find the file at fault (the error path only)
-                _run_chunk(codec, compressing, [job], None if labels is None else labels[:1], named=True)
-            raise
-        if progress is not None:
-            progress.update(start + len(chunk))
-    if not folder:
-        print(f"{args.command}ed {jobs[0][0]} -> {jobs[0][1]}")
-    return 0
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

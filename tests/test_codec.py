@@ -1,6 +1,9 @@
 """pixel_keras.codec: lossless round trips, size against the model's NLL, clear errors."""
 
+import io
 import pathlib
+import re
+import zlib
 
 import keras
 import numpy as np
@@ -183,30 +186,180 @@ def test_bad_arguments_are_value_errors(small):
         codec.compress(model, images + 16)
 
 
+def write_png(path, image):
+    from PIL import Image
+
+    array = np.asarray(image, np.uint8)
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
+
+
+def read_png(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        array = np.asarray(image).astype(np.int32)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def cli_error(capsys, argv):
+    """The one line a refused command prints (exit status 2)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(codec.main, argv)
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1, error
+    return error.strip()
+
+
 def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     model, images, blobs = small
     model.save(tmp_path / "model.keras")
     (tmp_path / "in").mkdir()
     for number, image in enumerate(images):
-        codec.write_png(tmp_path / "in" / f"img{number}.png", image)
+        write_png(tmp_path / "in" / f"img{number}.png", image)
     arguments = ["--model", str(tmp_path / "model.keras")]
     assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
     assert sorted(path.name for path in (tmp_path / "blobs").iterdir()) == ["img0.pkc", "img1.pkc"]
     assert (tmp_path / "blobs" / "img0.pkc").read_bytes() == blobs[0]  # the loaded model: same blob
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
     for number, image in enumerate(images):
-        np.testing.assert_array_equal(codec.read_png(tmp_path / "out" / f"img{number}.png"), image)
+        np.testing.assert_array_equal(read_png(tmp_path / "out" / f"img{number}.png"), image)
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
-    np.testing.assert_array_equal(codec.read_png(tmp_path / "one.png"), images[1])
+    np.testing.assert_array_equal(read_png(tmp_path / "one.png"), images[1])
     (tmp_path / "bad.pkc").write_bytes(blobs[0][:3])
-    capsys.readouterr()
-    with pytest.raises(SystemExit):
-        run_cli(codec.main, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("error: ") and "bad.pkc" in error and "truncated" in error and "\n" not in error
-    (tmp_path / "blobs" / "img1.pkc").write_bytes(blobs[1][:-1] + bytes([blobs[1][-1] ^ 0x40]))  # in one batch
-    with pytest.raises(ValueError, match=r"img1\.pkc: .*corrupted"):
-        codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")])
+    error = cli_error(capsys, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
+    assert "bad.pkc" in error and "truncated" in error
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
+    """Palette, 1-bit, opaque grey+alpha and grey-looking RGB files code the values they show (not
+    palette indices, not {0, 1}); what cannot be coded exactly is refused by name, one line."""
+    from PIL import Image
+
+    keras.utils.set_random_seed(4)
+    pk.build_model("pixelcnn", (6, 6, 1), 256, num_layers=1, hidden=4).save(tmp_path / "model.keras")
+    rng = np.random.default_rng(8)
+    grey = rng.integers(0, 256, (6, 6), dtype=np.uint8)
+    colour = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(grey).convert("RGB").convert("P", palette=Image.ADAPTIVE, colors=16).save(tmp_path / "in/p.png")
+    Image.fromarray(grey).convert("1").save(tmp_path / "in/bits.png")
+    Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA").save(tmp_path / "in/la.png")
+    Image.fromarray(np.repeat(grey[..., None], 3, -1)).save(tmp_path / "in/rgb_grey.png")
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
+    for name in ("p", "bits", "la", "rgb_grey"):
+        with Image.open(tmp_path / "in" / f"{name}.png") as image:
+            shown = np.asarray(image.convert("RGBA"))[..., :1].astype(np.int32)
+        np.testing.assert_array_equal(read_png(tmp_path / "out" / f"{name}.png"), shown, err_msg=name)
+    assert set(np.unique(read_png(tmp_path / "out" / "bits.png"))) == {0, 255}
+    assert len(np.unique(read_png(tmp_path / "out" / "p.png"))) > 2  # palette colours, not indices 0 .. 15
+
+    refused = {"alpha.png": "transparency", "colour.png": "colour image", "deep.png": "16-bit"}
+    (tmp_path / "bad").mkdir()
+    Image.fromarray(np.dstack([colour[..., :1].repeat(3, -1), np.full_like(grey, 128)]), "RGBA").save(
+        tmp_path / "bad/alpha.png")
+    Image.fromarray(colour).save(tmp_path / "bad/colour.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "bad/deep.png")
+    write_png(tmp_path / "bad" / "fine.png", grey[..., None])
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bad"), str(tmp_path / "bad_blobs")])
+    assert error.startswith("error: 3 of 4 files not compressed"), error
+    for name, reason in refused.items():
+        assert re.search(rf"{name}: [^;]*{reason}", error), (name, error)
+    assert sorted(path.name for path in (tmp_path / "bad_blobs").iterdir()) == ["fine.pkc"]
+
+
+def test_cli_refuses_outputs_that_collide_up_to_case(small, tmp_path, capsys):
+    """img.png and img.PNG would both become img.pkc: refused before anything is written."""
+    model, images, _ = small
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "in").mkdir()
+    write_png(tmp_path / "in" / "img.png", images[0])
+    write_png(tmp_path / "in" / "img.PNG", images[1])
+    error = cli_error(capsys, ["compress", "--model", str(tmp_path / "model.keras"), str(tmp_path / "in"),
+                               str(tmp_path / "blobs")])
+    assert "img.PNG" in error and "img.png" in error and "case" in error
+    assert not (tmp_path / "blobs").exists() or not list((tmp_path / "blobs").iterdir())
+
+
+def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path, capsys):
+    model, images, blobs = small
+    model.save(tmp_path / "model.keras")
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for number, image in enumerate(images):
+        write_png(folder / f"img{number}.png", image)
+    originals = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert codec.main(["compress", *arguments, str(folder), str(folder)]) == 0  # NAME.pkc beside NAME.png
+    error = cli_error(capsys, ["decompress", *arguments, str(folder), str(folder)])  # would replace the PNGs
+    assert "exists" in error and "--overwrite" in error
+    assert {name: (folder / name).read_bytes() for name in originals} == originals
+    error = cli_error(capsys, ["compress", *arguments, str(folder / "img0.png"), str(folder / "img1.pkc")])
+    assert "img1.pkc exists" in error
+    assert (folder / "img1.pkc").read_bytes() == blobs[1]
+    # --overwrite replaces; a folder run with one bad blob codes the others and names it, exit 2.
+    (folder / "img0.pkc").write_bytes(blobs[0][:-1] + bytes([blobs[0][-1] ^ 0x40]))
+    error = cli_error(capsys, ["decompress", *arguments, "--overwrite", str(folder), str(tmp_path / "out")])
+    assert re.search(r"1 of 2 files not decompressed .*img0\.pkc: .*corrupted", error), error
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]  # no partial, no temp file
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
+    (tmp_path / "out" / "img1.png").write_bytes(b"old")
+    assert codec.main(["decompress", *arguments, "--overwrite", str(folder / "img1.pkc"),
+                       str(tmp_path / "out" / "img1.png")]) == 0
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]
+
+
+def test_write_atomically_leaves_no_partial_file(tmp_path, monkeypatch):
+    from pixel_keras import codec_cli
+
+    target = tmp_path / "blob.pkc"
+    target.write_bytes(b"old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(codec_cli.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        codec_cli.write_atomically(target, b"new contents", overwrite=True)
+    assert target.read_bytes() == b"old" and [path.name for path in tmp_path.iterdir()] == ["blob.pkc"]
+
+
+def png_header_of_size(path, width, height):
+    """A PNG whose header says width x height (its data is a 1 x 1 image's): what PIL reads
+    lazily, without decoding, and what a decoder would fail on."""
+    import struct
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    path.write_bytes(bytes(data))
+
+
+def test_cli_one_line_for_missing_folders_and_huge_images(small, tmp_path, capsys):
+    model, images, blobs = small
+    model.save(tmp_path / "model.keras")
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    write_png(tmp_path / "img.png", images[0])
+    nested = tmp_path / "new" / "folders"
+    assert codec.main(["compress", *arguments, str(tmp_path / "img.png"), str(nested / "img.pkc")]) == 0
+    assert codec.main(["decompress", *arguments, str(nested / "img.pkc"), str(nested / "more" / "img.png")]) == 0
+    np.testing.assert_array_equal(read_png(nested / "more" / "img.png"), images[0])
+    png_header_of_size(tmp_path / "bomb.png", 14000, 14000)
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bomb.png"), str(tmp_path / "bomb.pkc")])
+    assert "bomb.png" in error and "too large" in error
+    png_header_of_size(tmp_path / "big.png", 2000, 1000)  # refused from its header: decoding would fail otherwise
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "big.png"), str(tmp_path / "big.pkc")])
+    assert "big.png" in error and "1000 x 2000" in error
+    assert not (tmp_path / "bomb.pkc").exists() and not (tmp_path / "big.pkc").exists()
 
 
 def test_model_without_an_incremental_step_is_a_clear_error():
