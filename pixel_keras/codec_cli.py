@@ -229,16 +229,17 @@ def decompress_files(coder, jobs, labels_of, max_pixels, overwrite, failures):
     for source, _ in jobs:
         try:
             blob = _read_blob(source, coder, max_pixels)
-            sizes[source] = coder.blob_size(blob)
-            coder.check_size(*sizes[source], max_pixels)
-            blobs[source] = blob
+            size = coder.blob_size(blob)
+            coder.check_size(*size, max_pixels)
+            sizes[source], blobs[source] = size, blob
         except ValueError as error:  # CodecError included
             failures.append((source, str(error)))
     jobs = [job for job in jobs if job[0] in blobs]
     chunks = list(_chunks(jobs, sizes))
     progress = codec_module.Progress(sum(coder.steps(*size) for size, _ in chunks))
     for _, chunk in chunks:
-        results = coder.decode_each([blobs[source] for source, _ in chunk], labels_of(len(chunk)), progress)
+        results = coder.decode_each([blobs[source] for source, _ in chunk], labels_of(len(chunk)), max_pixels,
+                                    progress, names=["blob"] * len(chunk))
         for (source, target), result in zip(chunk, results):
             if isinstance(result, CodecError):
                 failures.append((source, str(result)))

@@ -3,6 +3,7 @@
 import io
 import pathlib
 import re
+import struct
 import zlib
 
 import keras
@@ -16,7 +17,7 @@ from pixel_keras.data import load_digits
 
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
 DATA = pathlib.Path(__file__).parent / "data"
-MAX_OVERHEAD_BYTES = 12
+MAX_OVERHEAD_BYTES = 16  # format 3, sides below 128: 11 bytes of header, at most 5 of the coder's flush
 
 
 def nll_bits(model, images, labels=None):
@@ -153,25 +154,28 @@ def test_drifted_decoder_raises(small, monkeypatch):
 
 
 def test_truncated_and_corrupted_blobs_never_give_a_wrong_image(small):
+    """Every cut, flipped bit pattern and appended byte is refused: a decoded image must re-encode
+    to the blob's payload exactly (format 3) and match its 32-bit checksum."""
     model, images, blobs = small
-    blob, errors = blobs[0], 0
+    blob, header = blobs[0], codec.FIXED_HEADER_BYTES + 2  # sides below 128: one size byte each
     variants = [blob[:cut] for cut in range(len(blob))]
-    variants += [blob[:i] + bytes([blob[i] ^ 0x10]) + blob[i + 1:] for i in range(len(blob))]
-    variants.append(blob + b"\x01")
+    variants += [blob[:i] + bytes([blob[i] ^ flip]) + blob[i + 1:] for i in range(len(blob)) for flip in (1, 0x10, 0x80)]
     for variant in variants:
-        try:
-            decoded = codec.decompress(model, [variant])
-        except codec.CodecError:
-            errors += 1
-            continue
-        np.testing.assert_array_equal(decoded[0], images[0])  # only where the change was in the flush's slack
-    assert errors >= len(variants) - 3
-    for cut in range(codec.HEADER_BYTES + 1):  # header and the first payload byte: always refused
         with pytest.raises(codec.CodecError):
+            codec.decompress(model, [variant])
+    for cut in range(header + 1):  # header and the first payload byte
+        with pytest.raises(codec.CodecError, match="truncated|empty"):
             codec.decompress(model, [blob[:cut]])
-    for index in range(codec.HEADER_BYTES):
-        with pytest.raises(codec.CodecError):
-            codec.decompress(model, [blob[:index] + bytes([blob[index] ^ 1]) + blob[index + 1:]])
+
+
+def test_trailing_bytes_are_refused(small):
+    """Bytes appended to a blob (zeros too, which the range decoder would read as padding) are not
+    part of it: refused, never decoded as if they were."""
+    model, images, blobs = small
+    np.testing.assert_array_equal(codec.decompress(model, blobs[:1]), images[:1])
+    for tail in (b"\0", b"\0\0\0\0", b"\x01", b"garbage"):
+        with pytest.raises(codec.CodecError, match="bytes added"):
+            codec.decompress(model, [blobs[0] + tail])
 
 
 def test_bad_arguments_are_value_errors(small):
@@ -227,6 +231,14 @@ def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
         np.testing.assert_array_equal(read_png(tmp_path / "out" / f"img{number}.png"), image)
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
     np.testing.assert_array_equal(read_png(tmp_path / "one.png"), images[1])
+    wide = random_images((5, 9, 1), 16, 1, seed=4)[0]  # another size than the model's 2 x 3
+    write_png(tmp_path / "in" / "wide.png", wide)
+    assert codec.main(["compress", *arguments, str(tmp_path / "in" / "wide.png"), str(tmp_path / "blobs")]) == 0
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "wide.pkc"), str(tmp_path / "out")]) == 0
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "wide.png"), wide)
+    error = cli_error(capsys, ["decompress", *arguments, "--max-pixels", "44", str(tmp_path / "blobs" / "wide.pkc"),
+                               str(tmp_path / "out" / "again.png")])
+    assert "wide.pkc" in error and "5 x 9 = 45 pixels, over the limit of 44" in error
     (tmp_path / "bad.pkc").write_bytes(blobs[0][:3])
     error = cli_error(capsys, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
     assert "bad.pkc" in error and "truncated" in error
@@ -457,3 +469,98 @@ def test_format_2_blobs_still_decode_bit_for_bit():
     assert {blob[0] for blob in blobs} == {2}
     np.testing.assert_array_equal(codec.decompress(model, blobs), stored["images"])
     np.testing.assert_array_equal(codec.decompress(model, blobs[1:2]), stored["images"][1:2])
+    # Format 3 codes with the very same probabilities and coder: only the header differs.
+    header = codec.FIXED_HEADER_BYTES + 2
+    assert [blob[header:] for blob in codec.compress(model, stored["images"])] == [blob[7:] for blob in blobs]
+
+
+def test_format_3_header_holds_the_size_and_a_full_crc32(small):
+    model, images, blobs = small
+    height, width = images.shape[1:3]
+    for image, blob in zip(images, blobs):
+        assert blob[0] == 3 and blob[1:5] == codec._codec(model).fingerprint
+        assert blob[5:7] == bytes([height, width])  # one varint byte per side below 128
+        data = struct.pack(">II", height, width) + image.astype("<i4").tobytes()
+        assert blob[7:11] == zlib.crc32(data).to_bytes(4, "big")
+    assert codec.pack_size(300) == bytes([300 & 0x7F | 0x80, 300 >> 7]) and codec.unpack_size(b"\xac\x02", 0) == (300, 2)
+
+
+def test_no_images_give_no_blobs(small):
+    model, images, _ = small
+    assert codec.compress(model, np.zeros((0,) + images.shape[1:], np.int32)) == []
+    assert codec.decompress(model, []).shape == (0,) + images.shape[1:]
+
+
+def test_a_conditional_blob_decoded_with_another_label_says_so():
+    keras.utils.set_random_seed(5)
+    model = pk.build_model("pixelcnn", (3, 3, 1), 16, num_layers=1, hidden=4, num_classes=3)
+    images = random_images((3, 3, 1), 16, 2, seed=9)
+    blobs = codec.compress(model, images, labels=[0, 1])
+    with pytest.raises(codec.CodecError, match="another label"):
+        codec.decompress(model, blobs, labels=[2, 2])
+
+
+def test_cli_flags_are_checked_and_named(small, tmp_path, capsys):
+    model, images, _ = small
+    model.save(tmp_path / "model.keras")
+    write_png(tmp_path / "img.png", images[0])
+    common = ["compress", "--model", str(tmp_path / "model.keras"), str(tmp_path / "img.png"), str(tmp_path / "o.pkc")]
+    for flags, named in ((["--max-pixels", "0"], "--max-pixels"), (["--max-pixels", "-5"], "--max-pixels"),
+                         (["--max-pixels", "1e9"], "--max-pixels"), (["--label", "-1"], "--label"),
+                         (["--label", "nan"], "--label"), (["--bogus"], "--bogus")):
+        assert named in cli_error(capsys, common[:1] + flags + common[1:]), flags
+    assert not (tmp_path / "o.pkc").exists()
+
+
+def test_progress_bar_past_a_few_seconds(small, monkeypatch, capsys):
+    model, images, _ = small
+    codec.compress(model, images, progress=True)
+    assert "step" not in capsys.readouterr().out  # quick: no bar
+    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 0.0)
+    codec.compress(model, images, progress=True)
+    assert "6/6" in capsys.readouterr().out  # 2 x 3 x 1 steps for the one coding batch
+
+
+def built_at(model, shape, build):
+    """The model's architecture built for images of `shape`, with its weights."""
+    other = build(shape)
+    other.set_weights(model.get_weights())
+    return other
+
+
+@pytest.mark.parametrize("arch, channels, levels", [
+    ("pixelcnn", 1, 16), ("gated_pixelcnn", 3, 8), ("row_lstm", 1, 2), ("diagonal_bilstm", 3, 8),
+    ("spatial_lstm", 1, 16), ("multiscale", 1, 8),
+])
+def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, channels, levels):
+    """A model trained at 4 x 4 codes 6 x 8 images: round trip, and the coding probabilities (hence
+    the coded length) are those of the same weights built for 6 x 8."""
+    from pixel_keras.multiscale import build_multiscale_model
+    from pixel_keras.views import all_layers
+
+    keras.utils.set_random_seed(6)
+    size = {"num_layers": 2, "hidden": 6}
+    if arch == "multiscale":
+        def build(shape):
+            return build_multiscale_model("pixelcnn", shape, levels, factor=2, **size)
+    else:
+        def build(shape):
+            return pk.build_model(arch, shape, levels, **size)
+    model, shape = build((4, 4, channels)), (6, 8, channels)
+    for layer in all_layers(model):  # peaked conditionals, not near uniform
+        if layer.name == "head_logits":
+            layer.set_weights([weight * 6.0 for weight in layer.get_weights()])
+    images = random_images(shape, levels, codec.CODING_BATCH, seed=10)
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs[3:4]), images[3:4])
+    reference = built_at(model, shape, build)
+    logits = np.asarray(reference(images), np.float64)
+    if levels == 2:
+        logits = np.stack([np.zeros_like(logits), logits], axis=-1)
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    order = codec._codec(model).coding_symbols(np.arange(np.prod(shape)).reshape((1,) + shape))[0]
+    expected = expected.reshape(len(images), -1, levels)[:, order]
+    np.testing.assert_allclose(codec._codec(model).coding_probabilities(images), expected, atol=2e-5)
+    check_size(reference, images, blobs)
