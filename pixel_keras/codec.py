@@ -5,8 +5,9 @@ bytes.
 The decoder must see bit-identical coding distributions, so both sides compute them with one
 compiled step per stage (`_Stage.advance`: the incremental model in keras.ops on the CPU, compiled
 by `backend.model_function`: a tf.function with XLA off on TensorFlow, jax.jit on JAX), fed
-identical inputs (the images with every value from the current sub-pixel on zeroed), and quantise
-them the same way (`frequencies`). The encoder runs the step over the true images (teacher
+identical inputs (the previous pixel, and the current pixel with its values from the current
+sub-pixel on zeroed: two pixels, so a step's work does not grow with the image), and quantise them
+the same way (`frequencies`). The encoder runs the step over the true images (teacher
 forcing); the decoder calls it, decodes one value per image, writes it, and calls it again. The
 entropy coder is `constriction`'s range coder (`stream.queue`, 32-bit words, 24-bit probabilities).
 
@@ -27,7 +28,16 @@ kernels or blockings), XLA on or off (other fusions and summation orders), anoth
 another CPU (AVX2 / AVX-512 / AMX kernels and FMA use differ), another TensorFlow / JAX / oneDNN
 version or `TF_ENABLE_ONEDNN_OPTS`, a mixed-precision policy. So: decode on the machine and software
 the encoder used. A drift is not silent: the fingerprint covers the backend (a blob of another
-backend is refused by name), and the pixel checksum and the coder's exhaustion check refuse the rest.
+backend is refused by name), and the checks of every decoded image refuse the rest: its CRC-32,
+and its payload, which must be exactly what re-encoding the decoded image gives (no byte more or
+less: trailing garbage is refused).
+
+Any size. Every architecture is convolutional or scans rows, and each rule of the incremental step
+is sized by the image it walks, so one trained model codes images of any height and width (a
+multi-scale model's: multiples of its factor) with its channels and levels: `Codec.stages_at`
+builds the walk for each size met (one trace per size), and the probabilities are those of the
+same weights built at that size (`tests/test_codec.py` compares them for every arch). A blob
+records its image's size.
 
 A multi-scale model (`pixel_keras.multiscale`) codes the small image `image[::f, ::f]` with its
 small stage, then the rest of the large image with the conditional stage given it (the small pixels
@@ -36,15 +46,20 @@ known, stepped over but not coded again): one coder stream per image, the same h
 Backends: TensorFlow, JAX and PyTorch (eager, where the model's weights are: keep them on the
 CPU for the codec). Blobs are backend-bound like they are machine-bound (above).
 
-Blob format (7 bytes of header plus the coder's words, big-endian, trailing zero bytes dropped):
+Blob format 3 (a header plus the coder's words, big-endian, trailing zero bytes dropped):
     byte 0      format version (`FORMAT_VERSION`)
     bytes 1-4   fingerprint of the model (`model_fingerprint`): decoding with another model raises
-    bytes 5-6   16 bits of the CRC-32 of the pixels: a decoder that drifted (or a corrupted blob) raises
-Image shape and levels come from the model; labels of a conditional model are the caller's.
+    varint      image height (LEB128: 1 byte below 128, 2 below 16384, ...)
+    varint      image width
+    4 bytes     CRC-32 of the height, width and pixels (`image_checksum`): a decoder that drifted,
+                wrong labels or a corrupted blob raise; a wrong image passes with probability 2**-32
+So 11 bytes of header for sides below 128. Format 2 (7 bytes: version, fingerprint, 16 bits of the
+CRC-32; the model's image size) still decodes, bit for bit (`tests/data`). Channels and levels come
+from the model; labels of a conditional model are the caller's.
 
-Command line (one-line errors):
-    python -m pixel_keras.codec compress --model RUN_DIR|model.keras IN.png|DIR OUT
-    python -m pixel_keras.codec decompress --model RUN_DIR|model.keras IN|DIR OUT.png|DIR
+Command line (`pixel_keras.codec_cli`; one-line errors):
+    python -m pixel_keras.codec compress --model RUN_DIR|model.keras IN.png|DIR OUT [--overwrite]
+    python -m pixel_keras.codec decompress --model RUN_DIR|model.keras IN|DIR OUT.png|DIR [--overwrite]
 """
 
 import hashlib
@@ -537,8 +552,9 @@ class Codec:
                 raise result
         sizes = sorted({image.shape[:2] for image in decoded})
         if len(sizes) > 1:
-            raise ValueError(f"The blobs hold images of {len(sizes)} sizes ({', '.join(f'{h} x {w}' for h, w in sizes)}); "
-                             "decompress returns one array: decode them with Codec.decode_each, or one size per call.")
+            shown = ", ".join(f"{height} x {width}" for height, width in sizes)
+            raise ValueError(f"The blobs hold images of {len(sizes)} sizes ({shown}); decompress returns one array: "
+                             "decode them with Codec.decode_each, or one size per call.")
         return np.stack(decoded) if decoded else np.zeros((0,) + self.image_shape, np.int32)
 
     def decode_each(self, blobs, labels=None, max_pixels=DEFAULT_MAX_PIXELS, progress=None, names=None):

@@ -212,7 +212,12 @@ def compress_files(coder, jobs, labels_of, max_pixels, overwrite, failures):
         images, readable = [], []
         for source, target in chunk:
             try:
-                images.append(read_image(source, channels, coder.num_levels))
+                image = read_image(source, channels, coder.num_levels)
+                if image.shape[:2] != size:  # turned by an EXIF orientation that only decoding found
+                    coder.check_size(*image.shape[:2], max_pixels)
+                    _write(source, target, coder.compress(image[None], labels_of(1))[0], overwrite, failures)
+                    continue
+                images.append(image)
                 readable.append((source, target))
             except ValueError as error:
                 failures.append((source, str(error)))

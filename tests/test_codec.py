@@ -159,7 +159,8 @@ def test_truncated_and_corrupted_blobs_never_give_a_wrong_image(small):
     model, images, blobs = small
     blob, header = blobs[0], codec.FIXED_HEADER_BYTES + 2  # sides below 128: one size byte each
     variants = [blob[:cut] for cut in range(len(blob))]
-    variants += [blob[:i] + bytes([blob[i] ^ flip]) + blob[i + 1:] for i in range(len(blob)) for flip in (1, 0x10, 0x80)]
+    variants += [blob[:i] + bytes([blob[i] ^ flip]) + blob[i + 1:]
+                 for i in range(len(blob)) for flip in (1, 0x10, 0x80)]
     for variant in variants:
         with pytest.raises(codec.CodecError):
             codec.decompress(model, [variant])
@@ -246,9 +247,10 @@ def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
 
 
 def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
-    """Palette, 1-bit, opaque grey+alpha and grey-looking RGB files code the values they show (not
-    palette indices, not {0, 1}); what cannot be coded exactly is refused by name, one line."""
-    from PIL import Image
+    """Palette, 1-bit, opaque grey+alpha, grey-looking RGB and EXIF-turned files code the values
+    they show (not palette indices, not {0, 1}); what cannot be coded exactly is refused by name,
+    one line."""
+    from PIL import Image, ImageOps
 
     keras.utils.set_random_seed(4)
     pk.build_model("pixelcnn", (6, 6, 1), 256, num_layers=1, hidden=4).save(tmp_path / "model.keras")
@@ -260,15 +262,19 @@ def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
     Image.fromarray(grey).convert("1").save(tmp_path / "in/bits.png")
     Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA").save(tmp_path / "in/la.png")
     Image.fromarray(np.repeat(grey[..., None], 3, -1)).save(tmp_path / "in/rgb_grey.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter turn
+    Image.fromarray(grey).save(tmp_path / "in/turned.png", exif=exif)
     arguments = ["--model", str(tmp_path / "model.keras")]
     assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
-    for name in ("p", "bits", "la", "rgb_grey"):
+    for name in ("p", "bits", "la", "rgb_grey", "turned"):
         with Image.open(tmp_path / "in" / f"{name}.png") as image:
-            shown = np.asarray(image.convert("RGBA"))[..., :1].astype(np.int32)
+            shown = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))[..., :1].astype(np.int32)
         np.testing.assert_array_equal(read_png(tmp_path / "out" / f"{name}.png"), shown, err_msg=name)
     assert set(np.unique(read_png(tmp_path / "out" / "bits.png"))) == {0, 255}
     assert len(np.unique(read_png(tmp_path / "out" / "p.png"))) > 2  # palette colours, not indices 0 .. 15
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "turned.png")[..., 0], np.rot90(grey, -1))
 
     refused = {"alpha.png": "transparency", "colour.png": "colour image", "deep.png": "16-bit"}
     (tmp_path / "bad").mkdir()
@@ -482,7 +488,8 @@ def test_format_3_header_holds_the_size_and_a_full_crc32(small):
         assert blob[5:7] == bytes([height, width])  # one varint byte per side below 128
         data = struct.pack(">II", height, width) + image.astype("<i4").tobytes()
         assert blob[7:11] == zlib.crc32(data).to_bytes(4, "big")
-    assert codec.pack_size(300) == bytes([300 & 0x7F | 0x80, 300 >> 7]) and codec.unpack_size(b"\xac\x02", 0) == (300, 2)
+    assert codec.pack_size(300) == bytes([300 & 0x7F | 0x80, 300 >> 7])
+    assert codec.unpack_size(b"\xac\x02", 0) == (300, 2) and codec.unpack_size(b"\xac", 0) is None
 
 
 def test_no_images_give_no_blobs(small):
