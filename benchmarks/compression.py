@@ -67,7 +67,7 @@ def main(argv=None):
     from pixel_keras.data import load_dataset
     from pixel_keras.io import load_model_file
 
-    model, _ = load_model_file(args.model)
+    model, config = load_model_file(args.model)
     k = args.stitch
     tiles = np.stack(list(load_dataset("fashion_mnist").test.take(args.num * k * k).as_numpy_iterator()))
     if len(tiles) < args.num * k * k:
@@ -97,7 +97,8 @@ def main(argv=None):
     if not np.array_equal(decoded, images[:decode_num]):
         raise SystemExit("error: a decoded image differs from the original")
     rows.append(("pixel_keras.codec", sum(map(len, blobs))))
-    nll = float(np.mean(pk.bits_per_dim(model, images.astype(np.int32))))
+    scorer = model if k == 1 else model_at_size(model, config, images.shape[1:])
+    nll = float(np.mean(pk.bits_per_dim(scorer, images.astype(np.int32)))) if scorer is not None else float("nan")
 
     reference = dict(rows).get("JPEG XL lossless (cjxl -d 0 -e 9)")
     print(f"{'method':<36} {'bits/dim':>8} {'bytes/image':>11} {'vs JPEG XL':>10}")
@@ -114,6 +115,27 @@ def main(argv=None):
     print(f"encode {len(images) * dims / encode_seconds:.0f} sub-pixels/s, decode {decode_rate * dims:.0f} sub-pixels/s"
           f" ({encode_seconds:.1f} s and {decode_seconds:.1f} s)")
     return 0
+
+
+def model_at_size(model, config, image_shape):
+    """The model's architecture built for `image_shape` (from its run.json) with its weights: what
+    scores the stitched images (the codec walks the trained weights at any size itself); None
+    without a run.json."""
+    import pixel_keras as pk
+    from pixel_keras.likelihood import model_spec
+
+    if config is None:
+        return None
+    options = {"num_layers": config["layers"], "hidden": config["hidden"], "residual": config["residual"],
+               "skip": config["skip"], "head": config["head"], "num_mixtures": config["num_mixtures"],
+               "dropout": config["dropout"]}
+    if config.get("multiscale"):
+        built = pk.build_multiscale_model(config["arch"], image_shape, model_spec(model)[1],
+                                          factor=config["multiscale"], **options)
+    else:
+        built = pk.build_model(config["arch"], image_shape, model_spec(model)[1], **options)
+    built.set_weights(model.get_weights())
+    return built
 
 
 def stitch(tiles, k):

@@ -521,8 +521,9 @@ def test_cli_flags_are_checked_and_named(small, tmp_path, capsys):
 
 def test_progress_bar_past_a_few_seconds(small, monkeypatch, capsys):
     model, images, _ = small
+    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 3600.0)
     codec.compress(model, images, progress=True)
-    assert "step" not in capsys.readouterr().out  # quick: no bar
+    assert "step" not in capsys.readouterr().out  # quicker than that: no bar
     monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 0.0)
     codec.compress(model, images, progress=True)
     assert "6/6" in capsys.readouterr().out  # 2 x 3 x 1 steps for the one coding batch
@@ -571,3 +572,12 @@ def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, chan
     expected = expected.reshape(len(images), -1, levels)[:, order]
     np.testing.assert_allclose(codec._codec(model).coding_probabilities(images), expected, atol=2e-5)
     check_size(reference, images, blobs)
+
+
+def test_benchmark_stitches_tiles_in_raster_order():
+    from benchmarks.compression import stitch
+
+    tiles = np.arange(8)[:, None, None, None] * np.ones((8, 2, 3, 1), int)  # tile k filled with k
+    images = stitch(tiles, 2)
+    assert images.shape == (2, 4, 6, 1)
+    np.testing.assert_array_equal(images[1, ::2, ::3, 0], [[4, 5], [6, 7]])
