@@ -32,7 +32,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="python -m pixel_keras.codec", description=codec_module.__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m pixel_keras.codec", description=codec_module.__doc__.split("\n\n")[0],
+                     epilog="Coded exactly as a viewer shows them: 8-bit grey, RGB, palette and 1-bit images, opaque "
+                            "(transparency, 16-bit and other modes are refused; colour for a grey model only if "
+                            "R = G = B). Any height and width (multi-scale models: multiples of the factor). "
+                            "Existing outputs are refused unless --overwrite; outputs are written whole or not at "
+                            "all.")
     parser.add_argument("command", choices=("compress", "decompress"))
     parser.add_argument("--model", required=True, help="run directory (its best.keras) or a .keras file")
     parser.add_argument("--label", type=int, default=None,
