@@ -150,7 +150,7 @@ class ReshapeRule(PointwiseRule):
 
     def __init__(self, layer, image_shape):
         super().__init__(layer, image_shape)
-        if tuple(layer.target_shape[:2]) != tuple(image_shape[:2]):
+        if tuple(layer.target_shape[:2]) != tuple(layer.input.shape[1:3]):  # the model's (H, W), kept
             raise NotImplementedError(
                 f"Reshape layer {layer.name!r} changes the image axes (target_shape={layer.target_shape}); "
                 "only per-pixel reshapes have an incremental rule."
@@ -490,6 +490,10 @@ class IncrementalModel:
     of the pixel are in the image), then `commit` with the pixel's final values; `end_row` after the
     last pixel of a row.
 
+    `image_shape` may have another height and width than the model's own (the codec codes any
+    size): every rule computes one pixel or row from its own state, sized by `image_shape`, and
+    the image-size context (a conditioning map) is given at that size.
+
     Every tensor that depends on the image has a stage: PIXEL (computed at each pixel) or ROW
     (computed for a whole row once the row is final, e.g. the Gated PixelCNN's vertical stack, whose
     output at row r sees all of row r and reaches predictions only shifted down a row).
@@ -503,6 +507,7 @@ class IncrementalModel:
         self.image_shape = tuple(image_shape)
         self.images_input, self.context_inputs = split_inputs(model)
         stages = {id(self.images_input): PIXEL}
+        model_size = tuple(self.images_input.shape[1:3])  # (H, W) the model was built for
         spatial = set()  # image-independent tensors of image size that a plan entry reads
         self.global_nodes, self.plan = [], []
         for depth in sorted(model._nodes_by_depth, reverse=True):
@@ -514,7 +519,7 @@ class IncrementalModel:
                     self.global_nodes.append(node)
                     continue
                 spatial.update(id(tensor) for tensor, stage in zip(node.input_tensors, input_stages)
-                               if stage is None and tuple(tensor.shape[1:3]) == self.image_shape[:2])
+                               if stage is None and tuple(tensor.shape[1:3]) == model_size)
                 rule = rule_for(node.operation, self.image_shape)
                 output_stages = rule.output_stages(input_stages, len(node.outputs))
                 stages.update((id(tensor), stage) for tensor, stage in zip(node.outputs, output_stages))

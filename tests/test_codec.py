@@ -1,6 +1,10 @@
 """pixel_keras.codec: lossless round trips, size against the model's NLL, clear errors."""
 
+import io
 import pathlib
+import re
+import struct
+import zlib
 
 import keras
 import numpy as np
@@ -12,7 +16,8 @@ from pixel_keras.cli import run_cli
 from pixel_keras.data import load_digits
 
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
-MAX_OVERHEAD_BYTES = 12
+DATA = pathlib.Path(__file__).parent / "data"
+MAX_OVERHEAD_BYTES = 16  # format 3, sides below 128: 11 bytes of header, at most 5 of the coder's flush
 
 
 def nll_bits(model, images, labels=None):
@@ -28,11 +33,12 @@ def check_size(model, images, blobs, labels=None):
     return total_bits - nll
 
 
-def traces(coder):
-    """How often each stage's step was traced (compiled); None on PyTorch, which runs it eagerly."""
+def traces(coder, size=None):
+    """How often each stage's step was traced (compiled) at `size` (default: the model's); None on
+    PyTorch, which runs it eagerly."""
     if keras.backend.backend() == "torch":
         return None
-    return [stage.advance_traces for stage in coder.stages]
+    return [stage.advance_traces for stage in (coder.stages if size is None else coder.stages_at(*size))]
 
 
 def random_images(shape, levels, count, seed=0):
@@ -149,25 +155,29 @@ def test_drifted_decoder_raises(small, monkeypatch):
 
 
 def test_truncated_and_corrupted_blobs_never_give_a_wrong_image(small):
+    """Every cut, flipped bit pattern and appended byte is refused: a decoded image must re-encode
+    to the blob's payload exactly (format 3) and match its 32-bit checksum."""
     model, images, blobs = small
-    blob, errors = blobs[0], 0
+    blob, header = blobs[0], codec.FIXED_HEADER_BYTES + 2  # sides below 128: one size byte each
     variants = [blob[:cut] for cut in range(len(blob))]
-    variants += [blob[:i] + bytes([blob[i] ^ 0x10]) + blob[i + 1:] for i in range(len(blob))]
-    variants.append(blob + b"\x01")
+    variants += [blob[:i] + bytes([blob[i] ^ flip]) + blob[i + 1:]
+                 for i in range(len(blob)) for flip in (1, 0x10, 0x80)]
     for variant in variants:
-        try:
-            decoded = codec.decompress(model, [variant])
-        except codec.CodecError:
-            errors += 1
-            continue
-        np.testing.assert_array_equal(decoded[0], images[0])  # only where the change was in the flush's slack
-    assert errors >= len(variants) - 3
-    for cut in range(codec.HEADER_BYTES + 1):  # header and the first payload byte: always refused
         with pytest.raises(codec.CodecError):
+            codec.decompress(model, [variant])
+    for cut in range(header + 1):  # header and the first payload byte
+        with pytest.raises(codec.CodecError, match="truncated|empty"):
             codec.decompress(model, [blob[:cut]])
-    for index in range(codec.HEADER_BYTES):
-        with pytest.raises(codec.CodecError):
-            codec.decompress(model, [blob[:index] + bytes([blob[index] ^ 1]) + blob[index + 1:]])
+
+
+def test_trailing_bytes_are_refused(small):
+    """Bytes appended to a blob (zeros too, which the range decoder would read as padding) are not
+    part of it: refused, never decoded as if they were."""
+    model, images, blobs = small
+    np.testing.assert_array_equal(codec.decompress(model, blobs[:1]), images[:1])
+    for tail in (b"\0", b"\0\0\0\0", b"\x01", b"garbage"):
+        with pytest.raises(codec.CodecError, match="bytes added"):
+            codec.decompress(model, [blobs[0] + tail])
 
 
 def test_bad_arguments_are_value_errors(small):
@@ -182,30 +192,193 @@ def test_bad_arguments_are_value_errors(small):
         codec.compress(model, images + 16)
 
 
+def write_png(path, image):
+    from PIL import Image
+
+    array = np.asarray(image, np.uint8)
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
+
+
+def read_png(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        array = np.asarray(image).astype(np.int32)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def cli_error(capsys, argv):
+    """The one line a refused command prints (exit status 2)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(codec.main, argv)
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1, error
+    return error.strip()
+
+
 def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     model, images, blobs = small
     model.save(tmp_path / "model.keras")
     (tmp_path / "in").mkdir()
     for number, image in enumerate(images):
-        codec.write_png(tmp_path / "in" / f"img{number}.png", image)
+        write_png(tmp_path / "in" / f"img{number}.png", image)
     arguments = ["--model", str(tmp_path / "model.keras")]
     assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
     assert sorted(path.name for path in (tmp_path / "blobs").iterdir()) == ["img0.pkc", "img1.pkc"]
     assert (tmp_path / "blobs" / "img0.pkc").read_bytes() == blobs[0]  # the loaded model: same blob
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
     for number, image in enumerate(images):
-        np.testing.assert_array_equal(codec.read_png(tmp_path / "out" / f"img{number}.png"), image)
+        np.testing.assert_array_equal(read_png(tmp_path / "out" / f"img{number}.png"), image)
     assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
-    np.testing.assert_array_equal(codec.read_png(tmp_path / "one.png"), images[1])
+    np.testing.assert_array_equal(read_png(tmp_path / "one.png"), images[1])
+    wide = random_images((5, 9, 1), 16, 1, seed=4)[0]  # another size than the model's 2 x 3
+    write_png(tmp_path / "in" / "wide.png", wide)
+    assert codec.main(["compress", *arguments, str(tmp_path / "in" / "wide.png"), str(tmp_path / "blobs")]) == 0
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "wide.pkc"), str(tmp_path / "out")]) == 0
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "wide.png"), wide)
+    error = cli_error(capsys, ["decompress", *arguments, "--max-pixels", "44", str(tmp_path / "blobs" / "wide.pkc"),
+                               str(tmp_path / "out" / "again.png")])
+    assert "wide.pkc" in error and "5 x 9 = 45 pixels, over the limit of 44" in error
     (tmp_path / "bad.pkc").write_bytes(blobs[0][:3])
-    capsys.readouterr()
-    with pytest.raises(SystemExit):
-        run_cli(codec.main, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("error: ") and "bad.pkc" in error and "truncated" in error and "\n" not in error
-    (tmp_path / "blobs" / "img1.pkc").write_bytes(blobs[1][:-1] + bytes([blobs[1][-1] ^ 0x40]))  # in one batch
-    with pytest.raises(ValueError, match=r"img1\.pkc: .*corrupted"):
-        codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")])
+    error = cli_error(capsys, ["decompress", *arguments, str(tmp_path / "bad.pkc"), str(tmp_path / "bad.png")])
+    assert "bad.pkc" in error and "truncated" in error
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
+    """Palette, 1-bit, opaque grey+alpha, grey-looking RGB and EXIF-turned files code the values
+    they show (not palette indices, not {0, 1}); what cannot be coded exactly is refused by name,
+    one line."""
+    from PIL import Image, ImageOps
+
+    keras.utils.set_random_seed(4)
+    pk.build_model("pixelcnn", (6, 6, 1), 256, num_layers=1, hidden=4).save(tmp_path / "model.keras")
+    rng = np.random.default_rng(8)
+    grey = rng.integers(0, 256, (6, 6), dtype=np.uint8)
+    colour = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(grey).convert("RGB").convert("P", palette=Image.ADAPTIVE, colors=16).save(tmp_path / "in/p.png")
+    Image.fromarray(grey).convert("1").save(tmp_path / "in/bits.png")
+    Image.fromarray(np.stack([grey, np.full_like(grey, 255)], -1), "LA").save(tmp_path / "in/la.png")
+    Image.fromarray(np.repeat(grey[..., None], 3, -1)).save(tmp_path / "in/rgb_grey.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter turn
+    Image.fromarray(grey).save(tmp_path / "in/turned.png", exif=exif)
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
+    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
+    for name in ("p", "bits", "la", "rgb_grey", "turned"):
+        with Image.open(tmp_path / "in" / f"{name}.png") as image:
+            shown = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))[..., :1].astype(np.int32)
+        np.testing.assert_array_equal(read_png(tmp_path / "out" / f"{name}.png"), shown, err_msg=name)
+    assert set(np.unique(read_png(tmp_path / "out" / "bits.png"))) == {0, 255}
+    assert len(np.unique(read_png(tmp_path / "out" / "p.png"))) > 2  # palette colours, not indices 0 .. 15
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "turned.png")[..., 0], np.rot90(grey, -1))
+
+    refused = {"alpha.png": "transparency", "colour.png": "colour image", "deep.png": "16-bit"}
+    (tmp_path / "bad").mkdir()
+    Image.fromarray(np.dstack([colour[..., :1].repeat(3, -1), np.full_like(grey, 128)]), "RGBA").save(
+        tmp_path / "bad/alpha.png")
+    Image.fromarray(colour).save(tmp_path / "bad/colour.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "bad/deep.png")
+    write_png(tmp_path / "bad" / "fine.png", grey[..., None])
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bad"), str(tmp_path / "bad_blobs")])
+    assert error.startswith("error: 3 of 4 files not compressed"), error
+    for name, reason in refused.items():
+        assert re.search(rf"{name}: [^;]*{reason}", error), (name, error)
+    assert sorted(path.name for path in (tmp_path / "bad_blobs").iterdir()) == ["fine.pkc"]
+
+
+def test_cli_refuses_outputs_that_collide_up_to_case(small, tmp_path, capsys):
+    """img.png and img.PNG would both become img.pkc: refused before anything is written."""
+    model, images, _ = small
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "in").mkdir()
+    write_png(tmp_path / "in" / "img.png", images[0])
+    write_png(tmp_path / "in" / "img.PNG", images[1])
+    error = cli_error(capsys, ["compress", "--model", str(tmp_path / "model.keras"), str(tmp_path / "in"),
+                               str(tmp_path / "blobs")])
+    assert "img.PNG" in error and "img.png" in error and "case" in error
+    assert not (tmp_path / "blobs").exists() or not list((tmp_path / "blobs").iterdir())
+
+
+def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path, capsys):
+    model, images, blobs = small
+    model.save(tmp_path / "model.keras")
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for number, image in enumerate(images):
+        write_png(folder / f"img{number}.png", image)
+    originals = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert codec.main(["compress", *arguments, str(folder), str(folder)]) == 0  # NAME.pkc beside NAME.png
+    error = cli_error(capsys, ["decompress", *arguments, str(folder), str(folder)])  # would replace the PNGs
+    assert "exists" in error and "--overwrite" in error
+    assert {name: (folder / name).read_bytes() for name in originals} == originals
+    error = cli_error(capsys, ["compress", *arguments, str(folder / "img0.png"), str(folder / "img1.pkc")])
+    assert "img1.pkc exists" in error
+    assert (folder / "img1.pkc").read_bytes() == blobs[1]
+    # --overwrite replaces; a folder run with one bad blob codes the others and names it, exit 2.
+    (folder / "img0.pkc").write_bytes(blobs[0][:-1] + bytes([blobs[0][-1] ^ 0x40]))
+    error = cli_error(capsys, ["decompress", *arguments, "--overwrite", str(folder), str(tmp_path / "out")])
+    assert re.search(r"1 of 2 files not decompressed .*img0\.pkc: .*corrupted", error), error
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]  # no partial, no temp file
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
+    (tmp_path / "out" / "img1.png").write_bytes(b"old")
+    assert codec.main(["decompress", *arguments, "--overwrite", str(folder / "img1.pkc"),
+                       str(tmp_path / "out" / "img1.png")]) == 0
+    np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]
+
+
+def test_write_atomically_leaves_no_partial_file(tmp_path, monkeypatch):
+    from pixel_keras import codec_cli
+
+    target = tmp_path / "blob.pkc"
+    target.write_bytes(b"old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(codec_cli.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        codec_cli.write_atomically(target, b"new contents", overwrite=True)
+    assert target.read_bytes() == b"old" and [path.name for path in tmp_path.iterdir()] == ["blob.pkc"]
+
+
+def png_header_of_size(path, width, height):
+    """A PNG whose header says width x height (its data is a 1 x 1 image's): what PIL reads
+    lazily, without decoding, and what a decoder would fail on."""
+    import struct
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    path.write_bytes(bytes(data))
+
+
+def test_cli_one_line_for_missing_folders_and_huge_images(small, tmp_path, capsys):
+    model, images, blobs = small
+    model.save(tmp_path / "model.keras")
+    arguments = ["--model", str(tmp_path / "model.keras")]
+    write_png(tmp_path / "img.png", images[0])
+    nested = tmp_path / "new" / "folders"
+    assert codec.main(["compress", *arguments, str(tmp_path / "img.png"), str(nested / "img.pkc")]) == 0
+    assert codec.main(["decompress", *arguments, str(nested / "img.pkc"), str(nested / "more" / "img.png")]) == 0
+    np.testing.assert_array_equal(read_png(nested / "more" / "img.png"), images[0])
+    png_header_of_size(tmp_path / "bomb.png", 14000, 14000)
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bomb.png"), str(tmp_path / "bomb.pkc")])
+    assert "bomb.png" in error and "too large" in error
+    png_header_of_size(tmp_path / "big.png", 2000, 1000)  # refused from its header: decoding would fail otherwise
+    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "big.png"), str(tmp_path / "big.pkc")])
+    assert "big.png" in error and "1000 x 2000" in error
+    assert not (tmp_path / "bomb.pkc").exists() and not (tmp_path / "big.pkc").exists()
 
 
 def test_model_without_an_incremental_step_is_a_clear_error():
@@ -235,6 +408,15 @@ def test_probabilities_do_not_depend_on_the_batch(arch):
     check_batch_independence(model, (2, 3, 3), 8)
 
 
+@pytest.mark.parametrize("arch", ["pixelcnn", "gated_pixelcnn"])
+def test_probabilities_do_not_depend_on_the_batch_at_another_size(arch):
+    """The same at a size the model was not built for (other row widths: the Gated PixelCNN's row
+    stage multiplies (16 W, k) matrices)."""
+    keras.utils.set_random_seed(1)
+    model = pk.build_model(arch, (2, 3, 3), 8, num_layers=2, hidden=8)
+    check_batch_independence(model, (3, 7, 3), 8)
+
+
 def check_batch_independence(model, shape, levels):
     batch = codec.CODING_BATCH
     coder = codec._codec(model)
@@ -246,7 +428,7 @@ def check_batch_independence(model, shape, levels):
         table = coder.coding_probabilities(other)[slots[number]]
         assert table.tobytes() == reference[number].tobytes(), (number, slots[number])
     assert len(np.unique(reference.reshape(batch, -1), axis=0)) == batch  # images that differ, floats that differ
-    assert traces(coder) in ([1] * len(coder.stages), None)
+    assert traces(coder, shape[:2]) in ([1] * len(coder.stages), None)
 
 
 def test_multiscale_round_trip_and_size():
@@ -291,3 +473,121 @@ def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
     rows = {line[:36].strip(): line[36:].split() for line in lines if line.startswith(("PNG", "WebP", "pixel_keras"))}
     assert set(rows) == {"PNG (optimize=True)", "WebP lossless (method=6)", "pixel_keras.codec"}
     assert 0 < float(rows["pixel_keras.codec"][0]) < 8.2  # bits/dim: a near-uniform model, plus the overhead
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the stored blobs were coded under TensorFlow")
+def test_format_2_blobs_still_decode_bit_for_bit():
+    """Blobs that the codec wrote before format 3 (tests/data, made with format 2's code: see
+    BUILD_NOTES.md) decode to their images, together and alone."""
+    model = keras.models.load_model(DATA / "codec_v2_pixelcnn.keras")
+    stored = np.load(DATA / "codec_v2_blobs.npz")
+    blobs = [stored[f"blob{number}"].tobytes() for number in range(3)]
+    assert {blob[0] for blob in blobs} == {2}
+    np.testing.assert_array_equal(codec.decompress(model, blobs), stored["images"])
+    np.testing.assert_array_equal(codec.decompress(model, blobs[1:2]), stored["images"][1:2])
+    # Format 3 codes with the very same probabilities and coder: only the header differs.
+    header = codec.FIXED_HEADER_BYTES + 2
+    assert [blob[header:] for blob in codec.compress(model, stored["images"])] == [blob[7:] for blob in blobs]
+
+
+def test_format_3_header_holds_the_size_and_a_full_crc32(small):
+    model, images, blobs = small
+    height, width = images.shape[1:3]
+    for image, blob in zip(images, blobs):
+        assert blob[0] == 3 and blob[1:5] == codec._codec(model).fingerprint
+        assert blob[5:7] == bytes([height, width])  # one varint byte per side below 128
+        data = struct.pack(">II", height, width) + image.astype("<i4").tobytes()
+        assert blob[7:11] == zlib.crc32(data).to_bytes(4, "big")
+    assert codec.pack_size(300) == bytes([300 & 0x7F | 0x80, 300 >> 7])
+    assert codec.unpack_size(b"\xac\x02", 0) == (300, 2) and codec.unpack_size(b"\xac", 0) is None
+
+
+def test_no_images_give_no_blobs(small):
+    model, images, _ = small
+    assert codec.compress(model, np.zeros((0,) + images.shape[1:], np.int32)) == []
+    assert codec.decompress(model, []).shape == (0,) + images.shape[1:]
+
+
+def test_a_conditional_blob_decoded_with_another_label_says_so():
+    keras.utils.set_random_seed(5)
+    model = pk.build_model("pixelcnn", (3, 3, 1), 16, num_layers=1, hidden=4, num_classes=3)
+    images = random_images((3, 3, 1), 16, 2, seed=9)
+    blobs = codec.compress(model, images, labels=[0, 1])
+    with pytest.raises(codec.CodecError, match="another label"):
+        codec.decompress(model, blobs, labels=[2, 2])
+
+
+def test_cli_flags_are_checked_and_named(small, tmp_path, capsys):
+    model, images, _ = small
+    model.save(tmp_path / "model.keras")
+    write_png(tmp_path / "img.png", images[0])
+    common = ["compress", "--model", str(tmp_path / "model.keras"), str(tmp_path / "img.png"), str(tmp_path / "o.pkc")]
+    for flags, named in ((["--max-pixels", "0"], "--max-pixels"), (["--max-pixels", "-5"], "--max-pixels"),
+                         (["--max-pixels", "1e9"], "--max-pixels"), (["--label", "-1"], "--label"),
+                         (["--label", "nan"], "--label"), (["--bogus"], "--bogus")):
+        assert named in cli_error(capsys, common[:1] + flags + common[1:]), flags
+    assert not (tmp_path / "o.pkc").exists()
+
+
+def test_progress_bar_past_a_few_seconds(small, monkeypatch, capsys):
+    model, images, _ = small
+    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 3600.0)
+    codec.compress(model, images, progress=True)
+    assert "step" not in capsys.readouterr().out  # quicker than that: no bar
+    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 0.0)
+    codec.compress(model, images, progress=True)
+    assert "6/6" in capsys.readouterr().out  # 2 x 3 x 1 steps for the one coding batch
+
+
+def built_at(model, shape, build):
+    """The model's architecture built for images of `shape`, with its weights."""
+    other = build(shape)
+    other.set_weights(model.get_weights())
+    return other
+
+
+@pytest.mark.parametrize("arch, channels, levels", [
+    ("pixelcnn", 1, 16), ("gated_pixelcnn", 3, 8), ("row_lstm", 1, 2), ("diagonal_bilstm", 3, 8),
+    ("spatial_lstm", 1, 16), ("multiscale", 1, 8),
+])
+def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, channels, levels):
+    """A model trained at 4 x 4 codes 6 x 8 images: round trip, and the coding probabilities (hence
+    the coded length) are those of the same weights built for 6 x 8."""
+    from pixel_keras.multiscale import build_multiscale_model
+    from pixel_keras.views import all_layers
+
+    keras.utils.set_random_seed(6)
+    size = {"num_layers": 2, "hidden": 6}
+    if arch == "multiscale":
+        def build(shape):
+            return build_multiscale_model("pixelcnn", shape, levels, factor=2, **size)
+    else:
+        def build(shape):
+            return pk.build_model(arch, shape, levels, **size)
+    model, shape = build((4, 4, channels)), (6, 8, channels)
+    for layer in all_layers(model):  # peaked conditionals, not near uniform
+        if layer.name == "head_logits":
+            layer.set_weights([weight * 6.0 for weight in layer.get_weights()])
+    images = random_images(shape, levels, codec.CODING_BATCH, seed=10)
+    blobs = codec.compress(model, images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs), images)
+    np.testing.assert_array_equal(codec.decompress(model, blobs[3:4]), images[3:4])
+    reference = built_at(model, shape, build)
+    logits = np.asarray(reference(images), np.float64)
+    if levels == 2:
+        logits = np.stack([np.zeros_like(logits), logits], axis=-1)
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    order = codec._codec(model).coding_symbols(np.arange(np.prod(shape)).reshape((1,) + shape))[0]
+    expected = expected.reshape(len(images), -1, levels)[:, order]
+    np.testing.assert_allclose(codec._codec(model).coding_probabilities(images), expected, atol=2e-5)
+    check_size(reference, images, blobs)
+
+
+def test_benchmark_stitches_tiles_in_raster_order():
+    from benchmarks.compression import stitch
+
+    tiles = np.arange(8)[:, None, None, None] * np.ones((8, 2, 3, 1), int)  # tile k filled with k
+    images = stitch(tiles, 2)
+    assert images.shape == (2, 4, 6, 1)
+    np.testing.assert_array_equal(images[1, ::2, ::3, 0], [[4, 5], [6, 7]])
