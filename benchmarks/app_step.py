@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import RunError, positive_int, run_cli
 
 
 def _usage():
@@ -124,19 +124,16 @@ def run_child(kind, **arguments):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.app_step", description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="pixelcnn")
-    parser.add_argument("--layers", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=48)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=300, help="timed steps per measurement")
-    parser.add_argument("--repeats", type=int, default=1, help="(bare, app) pairs, alternating")
+    parser.add_argument("--layers", type=positive_int, default=6)
+    parser.add_argument("--hidden", type=positive_int, default=48)
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=300, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="(bare, app) pairs, alternating")
     parser.add_argument("--jit-compile", choices=("on", "off"), default="off", help="XLA for both")
     parser.add_argument("--mirrored", action="store_true",
                         help="also time the app under a one-replica MirroredStrategy (what it built before issue 30)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ("layers", "hidden", "batch", "steps", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1; received {getattr(args, name)}")
     if args.child:
         return child(args.child)
     from benchmarks.header import print_header

@@ -176,7 +176,8 @@ def test_sample_writes_the_format_its_suffix_names_scaled_as_galleries(tmp_path,
 
 APPS = ["training.run", "training.evaluate", "training.sample", "export.saved_model", "export.client",
         "benchmarks.compression", "benchmarks.gpu_report", "benchmarks.head_step_time", "benchmarks.nll_budget",
-        "benchmarks.profile_step", "benchmarks.sampling", "benchmarks.serving", "benchmarks.train_throughput"]
+        "benchmarks.profile_step", "benchmarks.sampling", "benchmarks.serving", "benchmarks.train_throughput",
+        "benchmarks.app_step", "pixel_keras.codec", "pixel_keras.fetch_mnist"]
 
 _HELP_OF_EVERY_APP = """
 import contextlib, io, runpy, sys
