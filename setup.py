@@ -13,6 +13,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["pixel_keras", "pixel_keras.*"]) + list(APPS),
     package_dir=APPS,
+    # The shipped models (pixel_keras.pretrained): each NAME.keras with its record NAME.json.
+    package_data={"pixel_keras": ["pretrained_models/*.keras", "pretrained_models/*.json"]},
     entry_points={"console_scripts": [
         "pixel-keras-train = pixel_keras_apps.training.console_scripts:train",
         "pixel-keras-evaluate = pixel_keras_apps.training.console_scripts:evaluate",

@@ -228,7 +228,8 @@ def version_directory(models_dir, name, version=None, overwrite=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("export.saved_model"), description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", required=True, help="run directory (its best.keras) or a .keras file")
+    parser.add_argument("--run-dir", required=True,
+                        help="run directory (its best.keras), a .keras file or pretrained:NAME (a shipped model)")
     parser.add_argument("--out", required=True, help="model base directory that TensorFlow Serving watches")
     parser.add_argument("--name", required=True, help="model name (the REST/gRPC model_spec name)")
     parser.add_argument("--version", type=int_range(1, 2**63 - 1), default=None,

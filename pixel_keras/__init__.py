@@ -20,6 +20,7 @@ _PUBLIC = {
     "build_multiscale_model": "pixel_keras.multiscale",
     "Sampler": "pixel_keras.sampling", "complete": "pixel_keras.sampling", "sample": "pixel_keras.sampling",
     "layers": "pixel_keras.layers",
+    "load_pretrained": "pixel_keras.pretrained", "pretrained_names": "pixel_keras.pretrained",
     "fitting": "pixel_keras.fitting",  # pk.fitting.training_view: the mixture head's fast training loss
 }
 

@@ -39,7 +39,8 @@ def build_parser():
                             "Existing outputs are refused unless --overwrite; outputs are written whole or not at "
                             "all.")
     parser.add_argument("command", choices=("compress", "decompress"))
-    parser.add_argument("--model", required=True, help="run directory (its best.keras) or a .keras file")
+    parser.add_argument("--model", required=True,
+                        help="run directory (its best.keras), a .keras file or pretrained:NAME (a shipped model)")
     parser.add_argument("--label", type=int, default=None,
                         help="class of every image (class-conditional models; needed there)")
     parser.add_argument("--overwrite", action="store_true",

@@ -1,4 +1,5 @@
-"""Loading a trained model from a `.keras` file or a run directory (what several apps need)."""
+"""Loading a trained model from a `.keras` file, a run directory or `pretrained:NAME` (a model
+shipped in the package, `pixel_keras.pretrained`): what several apps need."""
 
 import json
 import pathlib
@@ -21,12 +22,23 @@ def load_keras_model(path):
 
 
 def load_model_file(checkpoint):
-    """(model, run config or None) from a .keras file or a run directory (its best.keras); the
-    config is the run.json of the run directory the model file is in, if any.
+    """(model, run config or None) from a .keras file, a run directory (its best.keras) or
+    `pretrained:NAME`; the config is the run.json of the run directory the model file is in, if
+    any (a shipped model's: the run.json recorded with it).
 
     Raises:
-        RunError: naming the path, when there is no model there or it cannot be loaded.
+        RunError: naming the path, when there is no model there or it cannot be loaded, or the
+            pretrained name that is not shipped (listing those that are).
     """
+    from pixel_keras import pretrained
+
+    if pretrained.is_pretrained_reference(checkpoint):
+        name = checkpoint[len(pretrained.PREFIX):]
+        try:
+            record = pretrained.pretrained_record(name)
+        except ValueError as error:
+            raise RunError(str(error)) from None
+        return pretrained.load_pretrained(name), record.get("run")
     path = pathlib.Path(checkpoint)
     if path.is_dir():
         path = path / "best.keras"

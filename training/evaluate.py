@@ -9,7 +9,6 @@ also used as a classifier: the share of test images whose own label maximises lo
 """
 
 import argparse
-import json
 import pathlib
 
 from pixel_keras.cli import RunError, positive_int, program_name, run_cli
@@ -110,18 +109,19 @@ def report(run_dir, gallery_png, tensorboard=True):
 
 
 def load_run(run_dir):
-    """(model, splits) of a run directory: its best model and the dataset it was trained on."""
+    """(model, splits) of a run directory or `pretrained:NAME`: its best model and the dataset it
+    was trained on."""
     from pixel_keras.data import load_dataset, with_labels
-    from pixel_keras.io import load_keras_model
+    from pixel_keras.io import load_model_file
+    from pixel_keras.pretrained import is_pretrained_reference
 
-    run_dir = pathlib.Path(run_dir)
-    config_path, model_path = run_dir / "run.json", run_dir / "best.keras"
-    if not config_path.exists():
-        raise RunError(f"{run_dir} is not a run directory (no run.json)")
-    if not model_path.exists():
-        raise RunError(f"{run_dir} has no best.keras yet: train at least one epoch first")
-    config = json.loads(config_path.read_text())
-    model = load_keras_model(model_path)
+    if not is_pretrained_reference(run_dir):
+        run_dir = pathlib.Path(run_dir)
+        if not (run_dir / "run.json").exists():
+            raise RunError(f"{run_dir} is not a run directory (no run.json)")
+        if not (run_dir / "best.keras").exists():
+            raise RunError(f"{run_dir} has no best.keras yet: train at least one epoch first")
+    model, config = load_model_file(run_dir)
     splits = load_dataset(config["dataset"], config["data_dir"], config["image_size"], config["channels"],
                           config["seed"], config.get("levels"))
     return model, with_labels(splits) if config.get("conditional") else splits
@@ -129,7 +129,8 @@ def load_run(run_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("training.evaluate"), description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", required=True, help="directory written by python -m training.run")
+    parser.add_argument("--run-dir", required=True,
+                        help="directory written by python -m training.run, or pretrained:NAME (a shipped model)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="test images per forward pass")
     parser.add_argument("--no-classify", dest="classify", action="store_false",
                         help="class-conditional runs: skip the classifier accuracy (a test pass per class)")

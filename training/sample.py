@@ -67,7 +67,8 @@ def images_to_complete(source, count, image_shape, num_levels, config):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("training.sample"), description=__doc__.splitlines()[0],
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a .keras model file or a run directory")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a .keras model file, a run directory or pretrained:NAME (a shipped model)")
     parser.add_argument("--num", type=positive_int, default=16, help="images to draw (or complete)")
     parser.add_argument("--out", default="samples.png",
                         help="image file to write, in the format its suffix names (.png, .jpg, .webp, ...); "
