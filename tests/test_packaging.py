@@ -100,3 +100,12 @@ def test_apps_import_each_other_only_relatively_and_the_library_no_app():
         assert not _absolute_imports(path) & {"training", "export", "benchmarks"}, path
     for path in sorted(ROOT.glob("pixel_keras/**/*.py")):
         assert not _absolute_imports(path) & {"training", "export", "benchmarks"}, path
+
+
+def test_wheel_ships_the_pretrained_models(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted((ROOT / "pixel_keras" / "pretrained_models").glob("*.json"))
+    assert shipped
+    for record in shipped:
+        for suffix in (".json", ".keras"):
+            assert f"pixel_keras/pretrained_models/{record.stem}{suffix}" in names, (record.stem, suffix)
