@@ -580,14 +580,17 @@ def with_labels(splits):
     Raises:
         DataError: where the source has no class labels, or fewer than two classes.
     """
-    if (splits.labels is None and splits.label_arrays is None) or (splits.num_classes or 0) < 2:
+    in_memory = splits.train is None  # an in-memory source without TensorFlow: numpy arrays only
+    has_labels = (splits.label_arrays is not None if in_memory
+                  else splits.pairs is not None or splits.labels is not None)
+    if not has_labels or (splits.num_classes or 0) < 2:
         raise DataError(
             f"Dataset {splits.name!r} has no class labels (of at least 2 classes) for a class-conditional model: "
             "fashion_mnist, binarized_fashion_mnist, mnist, stochastic_binarized_mnist, digits, TFDS datasets "
             "with a 'label' feature and folder:PATH with one sub-folder per class have them. "
             f"Received num_classes={splits.num_classes}."
         )
-    if splits.train is None:  # an in-memory source without TensorFlow: its arrays pair up as they are
+    if in_memory:  # its arrays pair up as they are
         return dataclasses.replace(splits, paired=True)
     import tensorflow as tf  # tf.data pipelines: a TensorFlow feature, imported only where used
 

@@ -479,8 +479,8 @@ def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
 def test_format_2_blobs_still_decode_bit_for_bit():
     """Blobs that the codec wrote before format 3 (tests/data, made with format 2's code: see
     BUILD_NOTES.md) decode to their images, together and alone."""
-    model = keras.models.load_model(DATA / "codec_v2_pixelcnn.keras")
-    stored = np.load(DATA / "codec_v2_blobs.npz")
+    model = keras.models.load_model(DATA / "codec_v2" / "pixelcnn.keras")
+    stored = np.load(DATA / "codec_v2" / "blobs.npz")
     blobs = [stored[f"blob{number}"].tobytes() for number in range(3)]
     assert {blob[0] for blob in blobs} == {2}
     np.testing.assert_array_equal(codec.decompress(model, blobs), stored["images"])
