@@ -168,8 +168,11 @@ def test_training_app_trains_and_evaluates_a_multiscale_model_with_both_stages(t
         np.testing.assert_array_equal(small_row, np.repeat(np.repeat(large[::2, ::2], 2, 0), 2, 1))
     with pytest.raises(RunError, match="--multiscale 3 needs a height and width that it divides"):
         run.main(flags[:-2] + ["--run-dir", str(tmp_path / "other"), "--multiscale", "3"])
-    with pytest.raises(RunError, match="--multiscale must be >= 2"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:  # argparse's one line, exit status 2
         run.main(flags + ["--multiscale", "1"])
+    assert stopped.value.code == 2
+    assert "argument --multiscale: must be an integer >= 2; received 1" in capsys.readouterr().err
 
 
 def test_export_serves_the_multiscale_model_with_its_log_likelihoods_and_samples(tmp_path):

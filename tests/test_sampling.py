@@ -92,7 +92,7 @@ def test_loop_is_traced_once(arch, method):
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.int32), np.ones((2, 2), bool)), "known_mask of shape"),
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.int32), np.ones((3, 3), int)), "boolean known_mask"),
     (lambda s: s.complete(np.zeros((2, 3, 3, 1), np.float32), np.ones((3, 3), bool)), "dtype float32"),
-    (lambda s: s.sample(2, seed=1.5), "integer seed"),
+    (lambda s: s.sample(2, seed=1.5), "seed to be an integer"),
     (lambda s: s.sample(2, batch_size=0), "batch_size=0"),
     (lambda s: pk.Sampler(s.model, method="cached"), "method='cached'"),
 ])
