@@ -19,24 +19,16 @@ from benchmarks.contenders import BestWeights, make_contender, peak_memory_mb, s
 def repeating_batches(images, batch, seed, numpy_input=False):
     """The training stream a contender consumes: uint8 batches, shuffled, repeated. A tf.data
     pipeline (the figures measured so far; the TFP peer needs it), or with `numpy_input` (our models
-    under another Keras backend) a generator of numpy batches reshuffled every pass, which needs
-    no TensorFlow."""
+    under another Keras backend) numpy batches reshuffled every pass in the training app's order
+    (`pixel_keras.batching`), which needs no TensorFlow."""
     if not numpy_input:
         import tensorflow as tf
 
         return (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).repeat()
                 .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-    if len(images) < batch:
-        raise ValueError(f"Expected at least one batch of {batch} training images. Received {len(images)} images.")
+    from pixel_keras.batching import batch_indices
 
-    def batches():
-        rng = np.random.default_rng(seed)
-        while True:
-            order = rng.permutation(len(images))
-            for start in range(0, len(images) - batch + 1, batch):
-                yield images[order[start:start + batch]]
-
-    return batches()
+    return (images[chosen] for chosen in batch_indices(len(images), batch, seed))
 
 
 def budget(contender, data, minutes, batch, steps_per_epoch, eval_batch=256, sample_images=0, **_):

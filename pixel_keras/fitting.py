@@ -82,6 +82,10 @@ class TrainingBudget(keras.callbacks.Callback):
         self._first_step = None
         self.step = None
 
+    def seconds_left(self):
+        """Seconds of the time budget left (None: no time budget)."""
+        return max(self.seconds - (time.perf_counter() - self._start), 0.0) if self.seconds > 0 else None
+
     def progress(self):
         """How far this run is towards its end, in [0, 1]."""
         if self._first_step is None:  # not trained yet

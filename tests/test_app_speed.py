@@ -3,8 +3,6 @@ gets no distribution strategy's machinery, and the early forecast line names the
 
 import subprocess
 import sys
-import time
-import types
 
 import pytest
 
@@ -28,8 +26,13 @@ def test_one_device_trains_under_the_default_strategy_not_a_mirrored_one():
 
 
 def _budget(step, total_steps, minutes, seconds_spent=0.0):
-    return types.SimpleNamespace(step=step, total_steps=total_steps, seconds=minutes * 60.0,
-                                 _start=time.perf_counter() - seconds_spent)
+    """A real TrainingBudget whose clock started `seconds_spent` ago, at optimizer step `step`."""
+    from pixel_keras.fitting import TrainingBudget
+
+    budget = TrainingBudget(minutes, total_steps)
+    budget._start -= seconds_spent
+    budget.step = step
+    return budget
 
 
 def test_forecast_names_the_limit_that_ends_the_run_first():

@@ -58,8 +58,7 @@ class Forecast(keras.callbacks.Callback):
 
     A run's figure depends on its steps, not its minutes, and machines differ several-fold: this
     line tells a user at once what their budget buys. The rate is timed over `steps` steps after
-    `skip` (tracing, the first checkpoint), the clock of `budget` (a `TrainingBudget`) gives the
-    time left.
+    `skip` (tracing, the first checkpoint), `budget` (a `TrainingBudget`) gives the steps and time left.
     """
 
     def __init__(self, budget, global_batch, skip=5, steps=40, print_fn=print):
@@ -84,8 +83,8 @@ class Forecast(keras.callbacks.Callback):
         limits = {}  # steps left under each limit
         if budget.total_steps is not None:
             limits["--steps"] = budget.total_steps - step
-        if budget.seconds > 0:
-            seconds_left = max(budget.seconds - (time.perf_counter() - budget._start), 0.0)
+        seconds_left = budget.seconds_left()
+        if seconds_left is not None:
             limits["--max-minutes"] = round(seconds_left * steps_per_second)
         text = f"measured {steps_per_second:.1f} steps/s ({steps_per_second * self.global_batch:.0f} images/s)"
         if not limits:

@@ -1,31 +1,19 @@
 """Input of in-memory datasets as numpy batches: no tf.data, so no TensorFlow (JAX on a machine
-without it). The batch of each optimizer step is a function of the seed and the step alone, so a
-resumed run sees the data an uninterrupted one would have seen.
-
-Each pass over the training split is a seeded permutation of it (`epoch_order`), cut into whole
-batches (the last partial batch is dropped, as tf.data's `drop_remainder` does).
+without it). The order is `pixel_keras.batching`'s (seeded per pass, a function of the seed and the
+step), so a resumed run sees the data an uninterrupted one would have seen.
 """
 
 import numpy as np
 
-
-def epoch_order(seed, epoch, count):
-    """The order of the training images in pass `epoch` over them (a permutation of `count`)."""
-    return np.random.default_rng([seed, epoch]).permutation(count)
+from pixel_keras.batching import batch_indices
 
 
 def train_batches(images, labels, batch_size, seed, step):
     """An endless generator of training batches from optimizer step `step` on: (images, images)
     int32, or ((images, labels), images) where `labels` is given (class-conditional)."""
-    per_epoch = len(images) // batch_size
-    epoch, offset = divmod(step, per_epoch)
-    while True:
-        order = epoch_order(seed, epoch, len(images))
-        for start in range(offset * batch_size, per_epoch * batch_size, batch_size):
-            chosen = order[start:start + batch_size]
-            batch = images[chosen].astype(np.int32)
-            yield (batch, batch) if labels is None else ((batch, labels[chosen]), batch)
-        epoch, offset = epoch + 1, 0
+    for chosen in batch_indices(len(images), batch_size, seed, step):
+        batch = images[chosen].astype(np.int32)
+        yield (batch, batch) if labels is None else ((batch, labels[chosen]), batch)
 
 
 def validation_data(images, labels, count):
