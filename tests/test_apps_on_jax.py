@@ -10,13 +10,13 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+
+from tests.processes import kill_once
 
 pytest.importorskip("jax")
 
@@ -191,12 +191,7 @@ def test_training_app_without_tensorflow_resumes_a_killed_run_to_the_weights_of_
     env = jax_environment(tmp_path, without_tensorflow=True)
     process = subprocess.Popen([sys.executable, "-m", "training.run", *command(killed)], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (killed / "checkpoints" / "latest.json").exists() and time.time() < deadline:
-        assert process.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once(process, (killed / "checkpoints" / "latest.json").exists)
     saved = json.loads((killed / "checkpoints" / "latest.json").read_text())["step"]
     assert 0 < saved < 600
 

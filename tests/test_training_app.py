@@ -4,14 +4,14 @@ import json
 import os
 import pathlib
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+
+from tests.processes import kill_once
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pixel_keras.cli import RunError
@@ -89,12 +89,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     environment = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not list((run_dir / "checkpoints").glob("state-3*.npz")) and time.time() < deadline:
-        assert process.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once(process, lambda: list((run_dir / "checkpoints").glob("state-3*.npz")))
     saved = json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"]
     assert 0 < saved < 600
     resumed = _python(command[1:], timeout=400)
