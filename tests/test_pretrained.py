@@ -21,7 +21,7 @@ from pixel_keras.io import load_model_file
 from pixel_keras.likelihood import model_spec
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SHIPPED = ["mnist_diagonal_bilstm_7x16", "mnist_pixelcnn_15x16", "mnist_row_lstm_7x16"]
+SHIPPED = ["fashion_mnist_pixelcnn_6x48", "mnist_diagonal_bilstm_7x16", "mnist_pixelcnn_15x16", "mnist_row_lstm_7x16"]
 LICENCES = {"stochastic_binarized_mnist": "CC BY-SA 3.0", "mnist": "CC BY-SA 3.0", "fashion_mnist": "MIT"}
 MAX_TOTAL_BYTES = 15 * 10**6
 
