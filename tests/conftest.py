@@ -1,7 +1,14 @@
-"""Shared test set-up: quiet TensorFlow logs, a fixed seed for every test, and the `tensorflow`
-marker: a test of a TensorFlow-only feature (tf.function tracing, XLA's jit_compile, SavedModel,
+"""Shared test set-up: quiet TensorFlow logs, a fixed seed for every test, and two markers.
+
+`tensorflow`: a test of a TensorFlow-only feature (tf.function tracing, XLA's jit_compile, SavedModel,
 tf.data) is skipped when the tests run under another Keras backend (KERAS_BACKEND=jax or torch,
-as tests/test_backends.py does)."""
+as tests/test_backends.py does).
+
+`slow`: the test tiers (issue 27). A test that starts a subprocess (another backend, an app, pip),
+trains, round-trips an export or takes more than about 2 s is marked slow, so that
+`pytest -m "not slow"` is a quick tier of a few minutes that still checks every mechanism's causality,
+normalisation, fast == plain and codec round trip; plain `pytest` (CI) runs both tiers. pytest.ini's
+`--strict-markers` makes a misspelt marker an error rather than a test silently left in the quick tier."""
 
 import os
 
@@ -13,6 +20,8 @@ import pytest  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "tensorflow: tests a TensorFlow-only feature; skipped on other backends")
+    config.addinivalue_line("markers", "slow: a subprocess, training, export or multi-second test; "
+                                       "the quick tier `pytest -m \"not slow\"` leaves it out")
 
 
 def pytest_collection_modifyitems(config, items):

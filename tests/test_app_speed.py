@@ -7,9 +7,11 @@ import sys
 import pytest
 
 from tests.test_training_app import ROOT
+from tests.tiers import slow
 
 
 @pytest.mark.tensorflow
+@slow
 def test_one_device_trains_under_the_default_strategy_not_a_mirrored_one():
     # A subprocess: --devices N > 1 splits the CPU into logical devices once per process.
     code = ("import tensorflow as tf\n"

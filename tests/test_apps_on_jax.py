@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.processes import kill_once
+from tests.tiers import slow
 
 pytest.importorskip("jax")
 
@@ -76,6 +77,7 @@ def check_ran(code, stdout, stderr):
     assert "on JAX" in stdout, stdout  # the header names the backend that ran
 
 
+@slow
 def test_throughput_and_sampling_benchmarks_run_on_jax_without_tensorflow(tmp_path):
     spec = "pixelcnn:layers=1,hidden=4"
     result = run_on_jax(["-m", "benchmarks.train_throughput", "--contenders", spec, "--size", "4", "--batch", "2",
@@ -100,6 +102,7 @@ def write_idx(directory, prefix, images, labels):
         f.write((0x801).to_bytes(4, "big") + count.to_bytes(4, "big") + labels.tobytes())
 
 
+@slow
 def test_budget_benchmark_trains_and_scores_fashion_mnist_idx_on_jax_without_tensorflow(tmp_path):
     rng = np.random.default_rng(0)
     for prefix, count in (("train", 40), ("t10k", 10)):
@@ -129,6 +132,7 @@ def cli(*calls):
     return ["-c", "\n".join(lines)]
 
 
+@slow
 def test_training_app_on_jax_refuses_tensorflow_features_trains_resumes_evaluates_and_samples(tmp_path):
     # Two processes in all (each imports TensorFlow, Keras and JAX): the one-line refusals, then a
     # run of 2 steps; a resume to step 4, `training.evaluate` and `training.sample`.
@@ -178,6 +182,7 @@ def test_numpy_splits_are_the_tf_data_splits_and_other_sources_are_refused():
         load_arrays("cifar10")
 
 
+@slow
 def test_training_app_without_tensorflow_resumes_a_killed_run_to_the_weights_of_an_uninterrupted_one(tmp_path):
     # TensorFlow unimportable: numpy input (training/feed.py) and numpy checkpoints. The same run
     # twice, once left alone and once killed after a checkpoint and resumed: the same final state.

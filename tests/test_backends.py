@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import pixel_keras as pk
+from tests.tiers import slow
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OTHER_BACKENDS = ["jax", "torch"]
@@ -53,6 +54,7 @@ def _require(backend):
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@slow
 def test_library_runs_every_arch_without_tensorflow(backend):
     _require(backend)
     result = _run(backend, ["-m", "tests.backend_run"])
@@ -60,6 +62,7 @@ def test_library_runs_every_arch_without_tensorflow(backend):
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@slow
 def test_backend_sensitive_tests_pass(backend):
     _require(backend)
     result = _run(backend, ["-m", "pytest", "-q", "-p", "no:cacheprovider", *BACKEND_SENSITIVE])
@@ -81,6 +84,7 @@ for path in sys.argv[2:]:
 
 
 @pytest.mark.tensorflow
+@slow
 def test_keras_file_saved_under_tensorflow_scores_the_same_under_jax(tmp_path):
     _require("jax")
     image_shape, num_levels = (4, 4, 3), 5
@@ -129,6 +133,7 @@ assert (codec.decompress(model, codec.compress(model, images)) == images).all()
 
 
 @pytest.mark.tensorflow
+@slow
 def test_a_blob_names_its_backend_and_the_codec_runs_under_jax(tmp_path):
     """Blobs are backend-bound (another backend's step rounds differently): a TensorFlow blob is
     refused under JAX by name, not decoded into a wrong image, and JAX codes its own round trip."""

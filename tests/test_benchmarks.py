@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.contenders import parse_spec, run_in_process
 from benchmarks.nll_budget import independent_pixel_nats
+from tests.tiers import slow
 
 
 def test_contender_specs_parse_and_reject_garbage():
@@ -27,6 +28,7 @@ def test_independent_pixel_baseline_is_the_smoothed_histogram_likelihood():
 
 
 @pytest.mark.parametrize("contender", ["pixelcnn:layers=1,hidden=4", "row_lstm:layers=1,hidden=4,multiscale=2", "tfp:num_resnet=1,num_filters=4"])
+@slow
 def test_budget_worker_trains_selects_and_scores_in_its_own_process(contender):
     rng = np.random.default_rng(0)
     data = {split: rng.integers(0, 4, (count, 4, 4, 1)).astype(np.uint8)
@@ -39,6 +41,7 @@ def test_budget_worker_trains_selects_and_scores_in_its_own_process(contender):
     assert 0.5 * 16 * math.log(4) < result["test_nats"] < 3 * 16 * math.log(4)
 
 
+@slow
 def test_worker_failures_surface_with_the_workers_message():
     with pytest.raises(RuntimeError, match="unknown contender 'nonsense'"):
         run_in_process("throughput", contender="nonsense", image_shape=(4, 4, 1), num_levels=4, batch=2, steps=1)
@@ -73,6 +76,7 @@ def test_default_tables_leave_out_the_peer_only_where_tensorflow_probability_is_
     assert runnable(["tfp"], defaults) == ["tfp"]  # asked for by name: kept, its worker says what is missing
 
 
+@slow
 def test_gpu_report_skips_what_would_pass_its_deadline_and_keeps_going_after_a_failure(monkeypatch, tmp_path, capsys):
     import json
 
@@ -152,6 +156,7 @@ def test_trace_op_times_sum_per_type_and_count_the_wall_clock_no_op_covers():
 
 
 @pytest.mark.tensorflow
+@slow
 def test_profile_task_finds_the_convolutions_of_a_training_step():
     from benchmarks.contenders import make_contender
     from benchmarks.worker import profile

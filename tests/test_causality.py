@@ -7,6 +7,7 @@ import pytest
 import pixel_keras as pk
 from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, SpatialLSTM
 from tests.dependencies import allowed_map, assert_causal, dependency_map
+from tests.tiers import slow, slow_except
 
 
 def _random_bias(layer_or_model):
@@ -39,8 +40,9 @@ def test_mask_a_and_b_differ_exactly_on_the_own_group():
     assert difference.sum() == 3 and np.all(difference[1, 1] == np.eye(3))
 
 
-@pytest.mark.parametrize("color_channels", [1, 3])
-@pytest.mark.parametrize("layer_cls", [RowLSTM, DiagonalBiLSTM, SpatialLSTM])
+# Quick tier: the RGB case of the two layers whose models' causality is slow (Row LSTM's is quick).
+@pytest.mark.parametrize("color_channels", slow_except([1, 3], 3))
+@pytest.mark.parametrize("layer_cls", slow_except([RowLSTM, DiagonalBiLSTM, SpatialLSTM], DiagonalBiLSTM, SpatialLSTM))
 def test_recurrent_layers_are_causal(layer_cls, color_channels):
     layer = layer_cls(3 * color_channels, color_channels=color_channels)
     layer.build((None, 5, 5, 2 * color_channels))
@@ -49,6 +51,7 @@ def test_recurrent_layers_are_causal(layer_cls, color_channels):
     assert_causal(depends, strict=False)
 
 
+@slow
 def test_diagonal_bilstm_sees_the_whole_context_row_lstm_a_triangle():
     """The paper's receptive fields: Diagonal BiLSTM sees every earlier pixel (and its own, mask B);
     the Row LSTM's triangle misses the far upper right."""
@@ -69,9 +72,10 @@ def _logits_of_scaled_input(model):
 
 
 @pytest.mark.parametrize(
-    "image_shape,num_levels,skip", [((5, 5, 1), 256, False), ((5, 5, 3), 4, False), ((5, 5, 1), 2, True)]
+    "image_shape,num_levels,skip",
+    slow_except([((5, 5, 1), 256, False), ((5, 5, 3), 4, False), ((5, 5, 1), 2, True)], ((5, 5, 3), 4, False)),
 )
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn", "gated_pixelcnn", "row_lstm"))
 def test_models_are_causal(arch, image_shape, num_levels, skip):
     # The same stream width for every arch: gated_pixelcnn's stacks have h features, the others' 2h.
     hidden = 12 if arch == "gated_pixelcnn" else 6

@@ -14,6 +14,7 @@ import pixel_keras as pk
 from pixel_keras import codec
 from pixel_keras.cli import run_cli
 from pixel_keras.data import load_digits
+from tests.tiers import slow, slow_except
 
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
 DATA = pathlib.Path(__file__).parent / "data"
@@ -78,6 +79,7 @@ def test_dropped_trailing_zero_bytes_decode():
     pytest.fail(f"found trailing zero runs of only {sorted(seen)} bytes")
 
 
+@slow
 def test_digits_round_trip_and_overhead():
     (_, test), levels = load_digits()
     model = pk.build_model("pixelcnn", (8, 8, 1), levels, num_layers=1, hidden=8)
@@ -89,6 +91,7 @@ def test_digits_round_trip_and_overhead():
 
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
+@slow
 def test_fashion_mnist_round_trip_within_one_percent_of_nll():
     test = pk.data.load_dataset("fashion_mnist").test
     images = np.stack([image for image in test.take(2).as_numpy_iterator()]).astype(np.int32)
@@ -154,6 +157,7 @@ def test_drifted_decoder_raises(small, monkeypatch):
         other_codec.decompress(blobs)
 
 
+@slow
 def test_truncated_and_corrupted_blobs_never_give_a_wrong_image(small):
     """Every cut, flipped bit pattern and appended byte is refused: a decoded image must re-encode
     to the blob's payload exactly (format 3) and match its 32-bit checksum."""
@@ -218,6 +222,7 @@ def cli_error(capsys, argv):
     return error.strip()
 
 
+@slow
 def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     model, images, blobs = small
     model.save(tmp_path / "model.keras")
@@ -247,6 +252,7 @@ def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     assert not (tmp_path / "bad.png").exists()
 
 
+@slow
 def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
     """Palette, 1-bit, opaque grey+alpha, grey-looking RGB and EXIF-turned files code the values
     they show (not palette indices, not {0, 1}); what cannot be coded exactly is refused by name,
@@ -304,6 +310,7 @@ def test_cli_refuses_outputs_that_collide_up_to_case(small, tmp_path, capsys):
     assert not (tmp_path / "blobs").exists() or not list((tmp_path / "blobs").iterdir())
 
 
+@slow
 def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path, capsys):
     model, images, blobs = small
     model.save(tmp_path / "model.keras")
@@ -399,7 +406,8 @@ def coding_batches(images, fillers, slots):
     return batches
 
 
-@pytest.mark.parametrize("arch", ["pixelcnn", "gated_pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm"])
+@pytest.mark.parametrize("arch", slow_except(["pixelcnn", "gated_pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm"],
+                                             "pixelcnn"))
 def test_probabilities_do_not_depend_on_the_batch(arch):
     """The float probabilities that code an image are bit-identical whatever else is in its coding
     batch and whatever its slot: what lets any blob decode alone or beside any others."""
@@ -409,6 +417,7 @@ def test_probabilities_do_not_depend_on_the_batch(arch):
 
 
 @pytest.mark.parametrize("arch", ["pixelcnn", "gated_pixelcnn"])
+@slow
 def test_probabilities_do_not_depend_on_the_batch_at_another_size(arch):
     """The same at a size the model was not built for (other row widths: the Gated PixelCNN's row
     stage multiplies (16 W, k) matrices)."""
@@ -463,6 +472,7 @@ def test_many_images_in_several_batches_decode_in_any_grouping():
 
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
+@slow
 def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
     from benchmarks import compression
 
@@ -558,6 +568,7 @@ def built_at(model, shape, build):
     ("pixelcnn", 1, 16), ("gated_pixelcnn", 3, 8), ("row_lstm", 1, 2), ("diagonal_bilstm", 3, 8),
     ("spatial_lstm", 1, 16), ("multiscale", 1, 8),
 ])
+@slow
 def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, channels, levels):
     """A model trained at 4 x 4 codes 6 x 8 images: round trip, and the coding probabilities (hence
     the coded length) are those of the same weights built for 6 x 8."""

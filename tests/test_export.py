@@ -19,6 +19,7 @@ from export.saved_model import main as export_main
 from export.saved_model import version_directory
 from pixel_keras.data import load_digits
 from pixel_keras.cli import RunError
+from tests.tiers import slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SAVED_MODEL_CLI = pathlib.Path(sys.executable).parent / "saved_model_cli"
@@ -42,6 +43,7 @@ def exported(request, tmp_path_factory, digits):
     return request.param, folder / "models" / "digits" / "1", model
 
 
+@slow
 def test_export_serves_exact_likelihoods_samples_and_errors_without_our_code(exported, digits, tmp_path):
     _, export_dir, model = exported
     images, levels = digits
@@ -54,6 +56,7 @@ def test_export_serves_exact_likelihoods_samples_and_errors_without_our_code(exp
     assert "serving checks passed" in done.stdout
 
 
+@slow
 def test_saved_model_cli_shows_signatures_and_runs_log_likelihood(exported, digits, tmp_path):
     arch, export_dir, model = exported
     if arch != "pixelcnn":
@@ -92,6 +95,7 @@ def test_versions_count_up_and_are_never_overwritten_unless_asked(tmp_path):
         version_directory(tmp_path, "m", 0)
 
 
+@slow
 def test_export_cli_errors_are_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "export.saved_model", "--run-dir", str(tmp_path / "none"),
                            "--out", str(tmp_path), "--name", "m"], cwd=ROOT, capture_output=True, text=True)
@@ -124,6 +128,7 @@ class _FakeRestServing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@slow
 def test_rest_client_requests_match_the_serving_api(exported, digits):
     arch, export_dir, model = exported
     if arch != "pixelcnn":
@@ -151,6 +156,7 @@ def test_rest_client_requests_match_the_serving_api(exported, digits):
         server.shutdown()
 
 
+@slow
 def test_grpc_client_round_trip(exported, digits):
     arch, export_dir, model = exported
     if arch != "pixelcnn":

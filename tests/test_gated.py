@@ -8,6 +8,7 @@ import pixel_keras as pk
 from pixel_keras.layers import GatedBlock, MaskedConv2D
 from tests.dependencies import allowed_map, dependency_map
 from tests.test_causality import _logits_of_scaled_input, _random_bias
+from tests.tiers import slow
 
 
 def test_vertical_mask_sees_rows_up_to_its_own_whole_and_nothing_below():
@@ -27,6 +28,7 @@ def _context_seen(arch, image_shape, pixel, num_layers):
     return depends[pixel[0], pixel[1], 0, :, :, 0]
 
 
+@slow
 def test_gated_pixelcnn_has_no_blind_spot_where_pixelcnn_has_one():
     """From the first pixel of the last row, two gated layers see every pixel of the rows above
     within the vertical stack's half-width, 3 (7 x 7 start) + 1 per 3 x 3 layer = 5 columns, and

@@ -13,6 +13,7 @@ from pixel_keras.heads import DiscretizedLogisticMixture, mixture_log_probs
 from tests.dependencies import assert_causal, dependency_map, jacobian
 from tests.test_fast_sampling import _check_logits, _sharp_model
 from tests.test_sampling import _frequencies_match
+from tests.tiers import slow, slow_except
 
 MIXTURE = {"head": "logistic_mixture", "num_mixtures": 2}
 # Per channel [mixture logits, means, log-scales] of 3 components: a component at the floor (and one
@@ -89,8 +90,9 @@ def test_all_images_sum_to_one(image_shape, num_levels):
     np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch,image_shape,num_levels", [
-    ("pixelcnn", (4, 4, 3), 5), ("row_lstm", (4, 4, 1), 256), ("gated_pixelcnn", (3, 3, 3), 2)])
+@pytest.mark.parametrize("arch,image_shape,num_levels", slow_except([
+    ("pixelcnn", (4, 4, 3), 5), ("row_lstm", (4, 4, 1), 256), ("gated_pixelcnn", (3, 3, 3), 2)],
+    ("pixelcnn", (4, 4, 3), 5), ("gated_pixelcnn", (3, 3, 3), 2)))
 def test_causal_with_the_mixture_head(arch, image_shape, num_levels):
     model = pk.build_model(arch, image_shape, num_levels, num_layers=1, hidden=6, **MIXTURE)
     for weight in model.weights:  # random biases, so a zero bias cannot hide a dependency
@@ -110,8 +112,9 @@ def test_samples_follow_the_model():
     assert _frequencies_match(model, samples, 3) > 1e-3
 
 
-@pytest.mark.parametrize("arch,image_shape,num_levels", [
-    ("pixelcnn", (2, 3, 3), 5), ("diagonal_bilstm", (3, 4, 1), 4), ("gated_pixelcnn", (3, 3, 1), 2)])
+@pytest.mark.parametrize("arch,image_shape,num_levels", slow_except([
+    ("pixelcnn", (2, 3, 3), 5), ("diagonal_bilstm", (3, 4, 1), 4), ("gated_pixelcnn", (3, 3, 1), 2)],
+    ("gated_pixelcnn", (3, 3, 1), 2)))
 def test_fast_sampler_computes_the_full_network(arch, image_shape, num_levels):
     model = _sharp_model(arch, image_shape, num_levels, **MIXTURE)
     _check_logits(model, image_shape, num_levels)
@@ -145,6 +148,7 @@ def test_contender_specs_take_names():
         "pixelcnn", {"head": "logistic_mixture", "num_mixtures": 3, "optimizer": "adam", "lr": 0.002})
 
 
+@slow
 def test_training_run_with_the_mixture_head(tmp_path, capsys):
     from training import run as training_run
 
@@ -166,6 +170,7 @@ def test_training_run_with_the_mixture_head(tmp_path, capsys):
     assert (run_dir / "gallery" / "samples.png").exists()  # drawn from the full model, not the view
 
 
+@slow
 def test_export_serves_the_mixture_head_without_our_code(tmp_path):
     """The SavedModel's likelihood and sampling signatures, loaded in a process without pixel_keras."""
     import os
@@ -282,6 +287,7 @@ def test_view_loss_is_nan_for_targets_the_head_cannot_score():
     assert np.isnan(values[2:5]).all() and np.isfinite(values[[0, 1, 5]]).all()
 
 
+@slow
 def test_a_training_step_through_the_view_trains_the_full_model():
     from pixel_keras.fitting import compile_for_training, keep_model, training_view
 
@@ -305,7 +311,8 @@ def test_a_training_step_through_the_view_trains_the_full_model():
         float(fit_model.evaluate(images, images, verbose=0)), rel=1e-5)
 
 
-@pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 3), 256), ((3, 2, 3), 5), ((2, 2, 1), 2)])
+@pytest.mark.parametrize("image_shape,num_levels", slow_except([((2, 2, 3), 256), ((3, 2, 3), 5), ((2, 2, 1), 2)],
+                                                               ((2, 2, 3), 256)))
 def test_log_prob_scores_the_observed_level_as_the_full_head_does(image_shape, num_levels):
     """`pk.log_prob` of a mixture model goes through the parameter view (observed level only): the
     same numbers as the full per-level output, edge levels and the log-scale floor included."""
@@ -316,6 +323,7 @@ def test_log_prob_scores_the_observed_level_as_the_full_head_does(image_shape, n
     np.testing.assert_allclose(pk.log_prob(model, images, batch_size=4), full, rtol=1e-5)
 
 
+@slow
 def test_log_prob_of_a_multiscale_mixture_model_equals_the_full_head():
     from pixel_keras.likelihood import log_prob_from_logits
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 import pixel_keras as pk
 from pixel_keras.cli import RunError
+from tests.tiers import slow
 from training import run as training_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -153,6 +154,7 @@ def test_output_paths_and_hosts_fail_in_one_line(tmp_path, capsys, tiny_model_fi
 
 
 # Item 8: seeds, the image format and scale of training.sample, --help, tiny splits, resumes.
+@slow
 def test_seed_is_checked_in_one_place():
     model = pk.build_model("pixelcnn", (2, 2, 1), 2, num_layers=1, hidden=2)
     for bad in (2**70, 2**63, -2**63 - 1, True, 1.0):
@@ -192,6 +194,7 @@ for app in sys.argv[1:]:
 """
 
 
+@slow
 def test_help_of_every_app_imports_no_tensorflow():
     environment = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="tensorflow")
     done = subprocess.run([sys.executable, "-c", _HELP_OF_EVERY_APP, *APPS], cwd=ROOT, env=environment,
@@ -247,6 +250,7 @@ print(sorted({type(layer).__name__ for layer in model.layers}))
 """
 
 
+@slow
 def test_a_keras_file_loads_with_keras_alone_after_import_pixel_keras(tiny_model_file):
     done = subprocess.run([sys.executable, "-c", _KERAS_AFTER_US, str(tiny_model_file)], capture_output=True, text=True,
                           cwd=pathlib.Path(__file__).resolve().parents[1],

@@ -21,6 +21,7 @@ from pixel_keras.heads import DiscretizedLogisticMixture
 from pixel_keras.layers import (Conditioning, DiagonalBiLSTM, GatedBlock, MaskedConv2D, RowLSTM, Skew, SpatialLSTM,
                                 Unskew)
 from pixel_keras.multiscale import MergeScales, Subsample
+from tests.tiers import slow
 
 GRAY = (2, 3, 3, 1)
 RGB = (2, 3, 3, 3)
@@ -54,6 +55,7 @@ class LayerHarnessTest(testing.TestCase):
 
     @parameterized.named_parameters(("row_lstm", RowLSTM, 4, 3), ("diagonal_bilstm", DiagonalBiLSTM, 4, 6),
                                     ("spatial_lstm", SpatialLSTM, 5, 3))
+    @slow  # under the parameterization, so that every generated case carries it
     def test_recurrent_layer_with_conditioning(self, layer_cls, gates, num_weights):
         """The optional `conditioning` bias (float32 here) is cast to the compute dtype with the inputs."""
         bias = np.linspace(-1.0, 1.0, gates * 4, dtype="float32").reshape(1, 1, 1, gates * 4)

@@ -6,6 +6,7 @@ import pytest
 
 import pixel_keras as pk
 from pixel_keras.likelihood import nll_bits_per_dim
+from tests.tiers import slow
 
 SHAPE = (3, 3, 1)
 
@@ -23,6 +24,7 @@ def _model(num_levels, jit_compile=False):
     (2, 255, False),    # binary head given 0/255 data
     (2, 255, True),
 ])
+@slow
 def test_fit_on_out_of_range_targets_reports_nan_and_terminate_on_nan_stops(num_levels, value, jit_compile):
     model = _model(num_levels, jit_compile)
     images = np.zeros((8,) + SHAPE, np.int32)

@@ -11,6 +11,7 @@ import pytest
 
 import pixel_keras as pk
 from pixel_keras.multiscale import stages
+from tests.tiers import slow_except
 
 POLICIES = ("mixed_bfloat16", "mixed_float16")
 SHAPE, LEVELS = (2, 3, 1), 4
@@ -57,8 +58,8 @@ CASES = [(arch, False, {}) for arch in pk.ARCHS] + [
 ]
 
 
-@pytest.mark.parametrize("policy", POLICIES, indirect=True)
-@pytest.mark.parametrize("arch,multiscale,options", CASES, ids=list(pk.ARCHS) + ["multiscale", "mixture_head"])
+@pytest.mark.parametrize("policy", slow_except(POLICIES, "mixed_float16"), indirect=True)
+@pytest.mark.parametrize("arch,multiscale,options", slow_except(CASES, CASES[0]), ids=list(pk.ARCHS) + ["multiscale", "mixture_head"])
 def test_mixed_precision_model(policy, arch, multiscale, options):
     reference, model = _build_both(policy, arch, multiscale, **options)
     single_scale = stages(model)[0] if multiscale else model

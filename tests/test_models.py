@@ -9,9 +9,11 @@ from scipy.special import logsumexp
 
 import pixel_keras as pk
 from tests.tiny_cases import all_images
+from tests.tiers import slow, slow_except
 
 
-@pytest.mark.parametrize("image_shape,num_levels", [((2, 2, 1), 2), ((2, 2, 1), 4), ((1, 2, 3), 4)])
+@pytest.mark.parametrize("image_shape,num_levels", slow_except([((2, 2, 1), 2), ((2, 2, 1), 4), ((1, 2, 3), 4)],
+                                                               ((1, 2, 3), 4)))
 @pytest.mark.parametrize("arch", pk.ARCHS)
 def test_probabilities_of_all_images_sum_to_one(arch, image_shape, num_levels):
     model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6)
@@ -32,7 +34,7 @@ def test_a_leaky_model_is_not_normalised():
     assert abs(logsumexp(log_probs.astype(np.float64))) > 1e-2
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn"))
 def test_model_round_trips_through_keras_file(arch, tmp_path):
     model = pk.build_model(arch, (4, 4, 3), 8, num_layers=2, hidden=6, skip=True)
     images = np.random.default_rng(0).integers(0, 8, (3, 4, 4, 3))
@@ -45,7 +47,7 @@ def test_model_round_trips_through_keras_file(arch, tmp_path):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn"))
 def test_model_compiles_with_xla(arch):
     import tensorflow as tf
 
@@ -83,6 +85,7 @@ def test_bad_model_arguments(kwargs, message):
         pk.build_model(**arguments)
 
 
+@slow
 def test_paper_default_sizes():
     """15-layer PixelCNN (first + 12 blocks + 2 head convolutions), 12-layer PixelRNNs, h = 128."""
     model = pk.build_model("pixelcnn", (8, 8, 1), 256)

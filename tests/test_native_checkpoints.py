@@ -13,6 +13,7 @@ import pytest
 import pixel_keras as pk
 from pixel_keras.cli import RunError
 from pixel_keras.fitting import make_optimizer
+from tests.tiers import slow
 from training import run as training_run
 from training.callbacks import MetricsLog
 from training.checkpoints import RunCheckpoints
@@ -46,6 +47,7 @@ def _tiny_model(hidden=4):
     return model
 
 
+@slow
 def test_a_save_cut_short_leaves_the_previous_state(tmp_path, monkeypatch):
     model = _tiny_model()
     checkpoints = RunCheckpoints(model, tmp_path)
@@ -87,6 +89,7 @@ def _fresh_digits_model():
     return model
 
 
+@slow
 def test_a_run_directory_of_tensorflow_checkpoints_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(LEGACY_RUN, run_dir)

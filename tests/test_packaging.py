@@ -11,6 +11,8 @@ import zipfile
 
 import pytest
 
+from tests.tiers import slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = {"pixel-keras-train", "pixel-keras-evaluate", "pixel-keras-sample", "pixel-keras-export",
            "pixel-keras-client"}
@@ -38,6 +40,7 @@ def wheel(tmp_path_factory):
     return path
 
 
+@slow
 def test_wheel_holds_the_library_and_the_apps_under_our_names_only(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"pixel_keras", "pixel_keras_apps", "pixel_keras-0.1.0.dist-info"}
@@ -49,6 +52,7 @@ def test_wheel_holds_the_library_and_the_apps_under_our_names_only(wheel):
     assert set(entry_points["console_scripts"]) == SCRIPTS
 
 
+@slow
 def test_installed_console_scripts_run_without_the_checkout(wheel, tmp_path):
     target = tmp_path / "site"
     _pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=tmp_path)
@@ -102,6 +106,7 @@ def test_apps_import_each_other_only_relatively_and_the_library_no_app():
         assert not _absolute_imports(path) & {"training", "export", "benchmarks"}, path
 
 
+@slow
 def test_wheel_ships_the_pretrained_models(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = sorted((ROOT / "pixel_keras" / "pretrained_models").glob("*.json"))

@@ -19,6 +19,7 @@ from pixel_keras.cli import RunError, run_cli
 from pixel_keras.data import load_arrays, mnist_idx_dir
 from pixel_keras.io import load_model_file
 from pixel_keras.likelihood import model_spec
+from tests.tiers import slow
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = ["fashion_mnist_pixelcnn_6x48", "mnist_diagonal_bilstm_7x16", "mnist_pixelcnn_15x16", "mnist_row_lstm_7x16"]
@@ -59,6 +60,7 @@ def test_an_unknown_name_is_one_line_that_lists_the_shipped_ones(capsys, tmp_pat
     assert capsys.readouterr().err == f"error: no pretrained model 'nope'; the shipped ones are: {listed}\n"
 
 
+@slow
 def test_load_model_file_takes_a_pretrained_name_with_its_run_settings():
     model, config = load_model_file("pretrained:mnist_pixelcnn_15x16")
     assert config == pretrained.pretrained_record("mnist_pixelcnn_15x16")["run"]
@@ -79,6 +81,7 @@ def _needs_mnist(name):
 
 
 @pytest.mark.parametrize("name", [_needs_mnist(name) for name in SHIPPED])
+@slow
 def test_each_shipped_model_scores_its_recorded_figure(name):
     record = pretrained.pretrained_record(name)
     check = record["check"]
@@ -106,6 +109,7 @@ print(json.dumps(figures))
 
 
 @real_mnist
+@slow
 def test_shipped_models_load_and_score_their_figures_on_jax_without_tensorflow():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -120,6 +124,7 @@ def test_shipped_models_load_and_score_their_figures_on_jax_without_tensorflow()
 
 
 @real_mnist
+@slow
 def test_evaluate_takes_a_pretrained_name_for_its_run():
     from training.evaluate import load_run
 

@@ -11,6 +11,9 @@ from PIL import Image
 
 import pixel_keras as pk
 from pixel_keras.gallery import GALLERY_MIN_IMAGE_WIDTH
+from tests.tiers import slow
+
+pytestmark = slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import chisquare
 
 import pixel_keras as pk
+from tests.tiers import slow, slow_except
 
 
 def _sharp_model(arch, image_shape, num_levels):
@@ -54,7 +55,7 @@ def test_chi_square_rejects_sampling_from_shifted_conditionals():
     assert _frequencies_match(model, samples, 3) < 1e-6
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn", "row_lstm"))
 def test_completion_keeps_known_pixels(arch):
     model = pk.build_model(arch, (4, 4, 3), 8, num_layers=1, hidden=6)
     images = np.random.default_rng(0).integers(0, 8, (3, 4, 4, 3))
@@ -77,7 +78,8 @@ def test_seeds_fix_samples():
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("arch,method", [(arch, "fast") for arch in pk.ARCHS] + [("pixelcnn", "plain")])
+@pytest.mark.parametrize("arch,method", slow_except([(arch, "fast") for arch in pk.ARCHS] + [("pixelcnn", "plain")],
+                                                    ("pixelcnn", "plain"), ("spatial_lstm", "fast")))
 def test_loop_is_traced_once(arch, method):
     sampler = pk.Sampler(pk.build_model(arch, (3, 3, 1), 2, num_layers=1, hidden=2), method=method)
     sampler.sample(2, seed=0)
@@ -102,6 +104,7 @@ def test_bad_sampling_requests(call, message):
         call(sampler)
 
 
+@slow
 def test_loop_compiles_with_xla():
     model = pk.build_model("row_lstm", (3, 3, 1), 4, num_layers=1, hidden=2)
     images = np.random.default_rng(0).integers(0, 4, (2, 3, 3, 1))

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import pixel_keras as pk
 from export.saved_model import SIGNATURE_INPUTS, export_saved_model, main as export_main
+from tests.tiers import slow
 
 IMAGE_SHAPE, LEVELS, CLASSES = (3, 3, 1), 4, 3
 MAX_SAMPLE, MAX_SCORE = 3, 5
@@ -207,6 +208,7 @@ def one_image_request(signature, num_classes):
     return inputs
 
 
+@slow
 def test_every_signature_survives_random_requests(served):
     loaded, num_classes = served
     rng = np.random.default_rng(18)
@@ -246,6 +248,7 @@ def test_every_signature_survives_random_requests(served):
     assert min(counts.values()) >= 5 and counts["succeeded"] >= 60 and counts["refused"] >= 150, counts
 
 
+@slow
 def test_missing_or_extra_inputs_are_refused_by_signature_binding(served):
     loaded, num_classes = served
     with pytest.raises(TypeError, match="missing a required argument: 'seed'"):
@@ -255,6 +258,7 @@ def test_missing_or_extra_inputs_are_refused_by_signature_binding(served):
                                             **_labels(num_classes, 1))
 
 
+@slow
 def test_limits_signature_returns_the_export_bounds(served):
     loaded, _ = served
     limits = loaded.signatures["limits"]()
@@ -266,6 +270,7 @@ def _labels(num_classes, count):
     return {} if num_classes is None else {"labels": tf.zeros([count], tf.int32)}
 
 
+@slow
 def test_empty_batches_give_empty_outputs(served):
     loaded, num_classes = served
     empty = tf.zeros((0,) + IMAGE_SHAPE, tf.int32)
@@ -279,6 +284,7 @@ def test_empty_batches_give_empty_outputs(served):
         assert images.dtype == tf.uint8 and tuple(images.shape) == (0,) + IMAGE_SHAPE
 
 
+@slow
 def test_a_huge_request_is_refused_at_once_without_allocating(served):
     loaded, num_classes = served
     # 2**31 - 1 images of 3 x 3: 77 GB of int32 pixels and 9 network steps over all of them.

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from pixel_keras.data import DataError, assert_levels, load_dataset
 from training import run as training_run
+from tests.tiers import slow
 
 tfds = pytest.importorskip("tensorflow_datasets")
 TINY_RUN = ["--arch", "pixelcnn", "--layers", "1", "--hidden", "4", "--batch-size", "4", "--steps", "2",
@@ -18,6 +19,7 @@ TINY_RUN = ["--arch", "pixelcnn", "--layers", "1", "--hidden", "4", "--batch-siz
     ("cifar10", None, "(32, 32, 3) x 256 levels", "bits/dim"),
     ("binarized_mnist", 2, "(28, 28, 1) x 2 levels", "nats per image"),  # mocked as 0/1, like the real data
 ])
+@slow
 def test_training_run_on_mocked_tfds_dataset(dataset, max_value, shape, unit, tmp_path, capsys):
     with tfds.testing.mock_data(num_examples=10, max_value=max_value):
         training_run.main([*TINY_RUN, "--dataset", dataset, "--data-dir", str(tmp_path / "tfds"),

@@ -9,6 +9,9 @@ import tensorflow as tf
 
 import pixel_keras as pk
 from pixel_keras.data import load_digits
+from tests.tiers import slow
+
+pytestmark = slow
 
 
 @pytest.mark.parametrize("arch", pk.ARCHS)

@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from pixel_keras.cli import RunError
 from pixel_keras.fitting import cosine_factor
 from training import run as training_run
+from tests.tiers import slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--layers", "1", "--hidden", "8", "--batch-size", "16"]
@@ -44,6 +45,7 @@ def _steps(log_dir, tag):
     return [event.step for event in _tensor_values(log_dir, tag)]
 
 
+@slow
 def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, capsys):
     run_dir = tmp_path / "run"
     command = ["--arch", "pixelcnn", *TINY, "--steps", "60", "--steps-per-epoch", "20", "--gallery-size", "2",
@@ -81,6 +83,7 @@ def test_tiny_run_writes_checkpoints_summaries_and_lowers_the_loss(tmp_path, cap
     assert evaluation.returncode == 0 and "test NLL on 359 digits test images" in evaluation.stdout
 
 
+@slow
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "600",
@@ -103,6 +106,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert saved < 400 and rate == [pytest.approx(2e-3 * cosine_factor(400 / 600), rel=1e-3)]
 
 
+@slow
 def test_resume_refuses_other_settings_and_unreadable_checkpoints(tmp_path):
     run_dir = tmp_path / "run"
     base = ["-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "10", "--gallery-every", "0",
@@ -128,6 +132,7 @@ def _error_of(run_dir, args, env=None):
     return errors[0]
 
 
+@slow
 def test_bad_input_gives_one_line_errors(tmp_path):
     from PIL import Image
 
@@ -162,6 +167,7 @@ print("replicas", strategy.num_replicas_in_sync, "losses", *losses)
 """
 
 
+@slow
 def test_two_cpu_replicas_give_the_same_losses_as_one():
     results = {}
     for devices in (1, 2):
@@ -183,6 +189,7 @@ def _free_ports(count):
     return ports
 
 
+@slow
 def test_multi_worker_run_on_localhost(tmp_path):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = [sys.executable, "-m", "training.run", "--arch", "pixelcnn", *TINY, "--steps", "4",
@@ -203,6 +210,7 @@ def test_multi_worker_run_on_localhost(tmp_path):
     assert (tmp_path / "run" / "best.keras").exists()
 
 
+@slow
 def test_steps_are_exact_and_checked(tmp_path, capsys):
     run_dir = tmp_path / "run"
     training_run.main(["--arch", "pixelcnn", *TINY, "--steps", "3", "--steps-per-epoch", "2", "--gallery-size", "0",
@@ -219,6 +227,7 @@ def test_steps_are_exact_and_checked(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@slow
 def test_a_failed_start_leaves_no_run_json(tmp_path):
     run_dir = tmp_path / "run"
     error = _error_of(run_dir, ["--dataset", "digits", "--devices", "2", "--batch-size", "3"])
@@ -279,6 +288,7 @@ def test_run_json_settings_on_resume(tmp_path):
             training_run.check_run_config(tmp_path, changed)
 
 
+@slow
 def test_a_cosine_run_ends_with_its_time_budget_and_a_constant_one_continues(tmp_path, capsys, monkeypatch):
     from pixel_keras import fitting
 
@@ -307,6 +317,7 @@ def test_a_cosine_run_ends_with_its_time_budget_and_a_constant_one_continues(tmp
     assert len(spent) == 2 and 0 < int(spent[0]) < int(spent[1]) < 50, outs["constant"]
 
 
+@slow
 def test_divergence_keeps_a_state_with_finite_loss_and_resumes_with_a_lower_rate(tmp_path, capsys):
     import pixel_keras as pk
     from pixel_keras.data import load_dataset
