@@ -71,7 +71,7 @@ def _logits_of_scaled_input(model):
 @pytest.mark.parametrize(
     "image_shape,num_levels,skip", [((5, 5, 1), 256, False), ((5, 5, 3), 4, False), ((5, 5, 1), 2, True)]
 )
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", pk.arch_names())
 def test_models_are_causal(arch, image_shape, num_levels, skip):
     # The same stream width for every arch: gated_pixelcnn's stacks have h features, the others' 2h.
     hidden = 12 if arch == "gated_pixelcnn" else 6

@@ -51,14 +51,14 @@ def _valid(images, shape):
     return images.dtype == np.int32 and images.shape == shape and images.min() >= 0 and images.max() < LEVELS
 
 
-CASES = [(arch, False, {}) for arch in pk.ARCHS] + [
+CASES = [(arch, False, {}) for arch in pk.arch_names()] + [
     ("row_lstm", True, {}),
     ("pixelcnn", False, {"head": "logistic_mixture", "num_mixtures": 2}),
 ]
 
 
 @pytest.mark.parametrize("policy", POLICIES, indirect=True)
-@pytest.mark.parametrize("arch,multiscale,options", CASES, ids=list(pk.ARCHS) + ["multiscale", "mixture_head"])
+@pytest.mark.parametrize("arch,multiscale,options", CASES, ids=list(pk.arch_names()) + ["multiscale", "mixture_head"])
 def test_mixed_precision_model(policy, arch, multiscale, options):
     reference, model = _build_both(policy, arch, multiscale, **options)
     single_scale = stages(model)[0] if multiscale else model

@@ -11,7 +11,7 @@ import pixel_keras as pk
 from pixel_keras.data import load_digits
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", pk.arch_names())
 def test_arch_trains_on_digits_well_below_uniform(arch):
     (train, test), num_levels = load_digits()
     model = pk.build_model(arch, train.shape[1:], num_levels, num_layers=2, hidden=16)
