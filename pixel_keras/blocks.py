@@ -72,16 +72,16 @@ def masked_conv_cases():
 
 
 def row_lstm_cases():
-    return [_case("row_lstm", RowLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 3),
-            _case("row_lstm_rgb", RowLSTM, {"units": 6, "color_channels": 3}, _RGB, (2, 3, 3, 6), 3)]
+    return [_case("gray", RowLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 3),
+            _case("rgb", RowLSTM, {"units": 6, "color_channels": 3}, _RGB, (2, 3, 3, 6), 3)]
 
 
 def diagonal_bilstm_cases():
-    return [_case("diagonal_bilstm", DiagonalBiLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 6)]
+    return [_case("gray", DiagonalBiLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 6)]
 
 
 def spatial_lstm_cases():
-    return [_case("spatial_lstm", SpatialLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 3)]
+    return [_case("gray", SpatialLSTM, {"units": 4}, _GRAY, (2, 3, 3, 4), 3)]
 
 
 def gated_cases():
