@@ -90,9 +90,10 @@ class Arch:
 
 @dataclasses.dataclass
 class BlockSpec:
-    """What a block builder gets besides the stream: the arch's name (layer names' prefix), h, the colour groups of the masks, the
-    conditioning (`condition(units, name)`: a bias tensor or None) and `state`, a dict the arch's
-    `build_input` and blocks share (e.g. the Gated PixelCNN's vertical stack)."""
+    """What a block builder gets besides the stream: the arch's name (its layers' name prefix), h,
+    the colour groups of the masks, the conditioning (`condition(units, name)`: a bias tensor or
+    None) and `state`, a dict the arch's `build_input` and blocks share (e.g. the Gated PixelCNN's
+    vertical stack)."""
 
     arch: str
     hidden: int

@@ -63,11 +63,12 @@ def _case(name, layer_cls, init_kwargs, input_shape, output_shape, num_weights, 
 
 def masked_conv_cases():
     return [
-        _case("masked_conv_a_rgb", MaskedConv2D, {"filters": 6, "kernel_size": 3, "mask_type": "A", "color_channels": 3},
-              _RGB, (2, 3, 3, 6), 2),
+        _case("masked_conv_a_rgb", MaskedConv2D,
+              {"filters": 6, "kernel_size": 3, "mask_type": "A", "color_channels": 3}, _RGB, (2, 3, 3, 6), 2),
         _case("masked_conv_b_blocks", MaskedConv2D,
               {"filters": 8, "kernel_size": (1, 3), "mask_type": "B", "output_blocks": 4}, _GRAY, (2, 3, 3, 8), 2),
-        _case("masked_conv_v", MaskedConv2D, {"filters": 4, "kernel_size": 3, "mask_type": "V"}, _GRAY, (2, 3, 3, 4), 2),
+        _case("masked_conv_v", MaskedConv2D, {"filters": 4, "kernel_size": 3, "mask_type": "V"}, _GRAY,
+              (2, 3, 3, 4), 2),
     ]
 
 

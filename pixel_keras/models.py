@@ -1,4 +1,5 @@
-"""`build_model`: functional Keras models for PixelCNN, Gated PixelCNN and the PixelRNNs."""
+"""`build_model`: functional Keras models of every registered arch (`pixel_keras.archs`): PixelCNN,
+Gated PixelCNN, the PixelRNNs and any a user registers."""
 
 import keras
 

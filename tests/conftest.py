@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "tensorflow: tests a TensorFlow-only feature; skipped on other backends")
+    config.addinivalue_line("markers", "slow: takes more than 2 s (deselect with -m 'not slow')")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,7 +16,6 @@ import sys
 
 import pytest
 
-import pixel_keras as pk
 from pixel_keras import archs, cpu_defaults
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -24,6 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # README: Adding an architecture (kept verbatim there; test_readme_shows_this_code checks it)
 import keras  # noqa: E402
 
+import pixel_keras as pk  # noqa: E402
 from pixel_keras.layers import MaskedConv2D  # noqa: E402
 
 
@@ -143,7 +143,8 @@ def test_bad_registrations_are_refused_in_one_line(two_path, fields, error, mess
 
 @pytest.mark.parametrize("call,message", [
     (lambda: pk.build_model("two_path", (3, 1, 1), 4), r"two_path needs width >= 2. Received image_shape=\(3, 1, 1\)"),
-    (lambda: pk.build_model("three_path", (3, 3, 1), 4), r"Expected arch to be one of \(.*'two_path', 'other'\). Received arch='three_path'"),
+    (lambda: pk.build_model("three_path", (3, 3, 1), 4),
+     r"Expected arch to be one of \(.*'two_path', 'other'\). Received arch='three_path'"),
     (lambda: pk.unregister_arch("row_lstm"), "'row_lstm' is a built-in arch"),
     (lambda: pk.build_model("other", (3, 3, 1), 4, num_classes=2), "'other' takes no conditioning"),
 ])

@@ -29,7 +29,8 @@ def _frequencies_match(model, samples, num_levels):
 
 
 # Every registered arch at 3 levels (fast), and binary, RGB and plain-loop cases.
-@pytest.mark.parametrize("arch,image_shape,num_levels,method", [(arch, (2, 2, 1), 3, "fast") for arch in pk.arch_names()] + [
+@pytest.mark.parametrize("arch,image_shape,num_levels,method", [
+    (arch, (2, 2, 1), 3, "fast") for arch in pk.arch_names()] + [
     ("pixelcnn", (2, 2, 1), 2, "fast"),
     ("pixelcnn", (1, 2, 3), 2, "fast"),
     ("gated_pixelcnn", (1, 2, 3), 2, "fast"),
