@@ -22,7 +22,7 @@ class OurModel:
     `pixel_keras.fitting.DEFAULT_LEARNING_RATES`, a cosine that ends with the budget.
 
     Args:
-        arch: one of `pixel_keras.ARCHS`.
+        arch: a registered arch (`pixel_keras.arch_names()`).
         image_shape, num_levels: the data's.
         layers, hidden: model size (default: `training.run`'s CPU size for the arch).
         residual, skip: 0 / 1 connection switches of `build_model`.
@@ -42,8 +42,8 @@ class OurModel:
     def __init__(self, arch, image_shape, num_levels, layers=None, hidden=None, residual=1, skip=0, jit=None,
                  head="categorical", num_mixtures=5, optimizer="adam", lr=None, lr_schedule="cosine",
                  decay_steps=None, multiscale=0, dropout=0.0, precision="float32"):
-        if arch not in pk.ARCHS:
-            raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.ARCHS)}")
+        if arch not in pk.arch_names():
+            raise ValueError(f"unknown contender {arch!r}; expected tfp or one of {', '.join(pk.arch_names())}")
         check_lr_schedule(lr_schedule)  # before building: a bad spec fails at once
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received precision={precision!r}")

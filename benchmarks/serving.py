@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from benchmarks.header import print_header  # noqa: E402
 from pixel_keras.cli import positive_int  # noqa: E402
 from pixel_keras.cpu_defaults import CPU_SIZES  # noqa: E402
+from pixel_keras.archs import arch_names  # noqa: E402
 from pixel_keras.settings import ARCHS  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def rate(function, images, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=arch_names())
     parser.add_argument("--batch", type=positive_int, default=64)
     parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args(argv)

@@ -15,6 +15,9 @@ import sys
 # name -> module that defines it (a module's own name: the submodule itself)
 _PUBLIC = {
     "ARCHS": "pixel_keras.models", "build_model": "pixel_keras.models",
+    # the architecture registry (Keras-free: `from pixel_keras.archs import arch_names` loads no Keras)
+    "Arch": "pixel_keras.archs", "BlockSpec": "pixel_keras.archs", "arch_names": "pixel_keras.archs",
+    "get_arch": "pixel_keras.archs", "register_arch": "pixel_keras.archs", "unregister_arch": "pixel_keras.archs",
     "NegativeLogLikelihood": "pixel_keras.likelihood", "bits_per_dim": "pixel_keras.likelihood",
     "log_prob": "pixel_keras.likelihood",
     "build_multiscale_model": "pixel_keras.multiscale",

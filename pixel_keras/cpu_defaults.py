@@ -1,14 +1,34 @@
 """Model sizes and training minutes that suit a 2-core CPU: the training app's defaults, which the
-benchmarks measure too (so they live in the library, not in one app)."""
+benchmarks measure too (so they live in the library, not in one app). Each arch registers its own
+(`pixel_keras.archs`: the built-ins' figures and why); these read the registry."""
 
-# Model sizes (layers, hidden) that train usefully on a 2-core CPU within the default time budget
-# (the paper's sizes, 12 layers of h = 128, are `--layers 12 --hidden 128`). PixelCNN's 6 x 48 by
-# measurement (issue 15, BUILD_NOTES.md): better than 5 x 32 at the main command's 20 minutes with the
-# cosine ending there.
-CPU_SIZES = {"pixelcnn": (6, 48), "row_lstm": (3, 32), "diagonal_bilstm": (3, 32), "spatial_lstm": (3, 32),
-             "gated_pixelcnn": (5, 32)}
-# Default training minutes, so that a whole default run (with the final test evaluation and
-# gallery, ~3x slower for the Diagonal BiLSTM, ~1.6x for the Spatial LSTM than for the Row LSTM) ends
-# within 30 minutes on a 2-core CPU.
-CPU_MINUTES = {"pixelcnn": 20.0, "row_lstm": 20.0, "diagonal_bilstm": 15.0, "spatial_lstm": 18.0,
-               "gated_pixelcnn": 20.0}
+import collections.abc
+
+from pixel_keras.archs import arch_names, get_arch
+
+
+class _RegistryField(collections.abc.Mapping):
+    """A read-only {arch: value} view of one `Arch` field over every registered arch, live."""
+
+    def __init__(self, field):
+        self._field = field
+
+    def __getitem__(self, name):
+        if name not in arch_names():
+            raise KeyError(name)
+        return getattr(get_arch(name), self._field)
+
+    def __iter__(self):
+        return iter(arch_names())
+
+    def __len__(self):
+        return len(arch_names())
+
+    def __repr__(self):  # as the dicts these were: the --help texts show them
+        return repr(dict(self))
+
+
+# (layers, hidden) per arch; the paper's sizes, 12 layers of h = 128, are `--layers 12 --hidden 128`.
+CPU_SIZES = _RegistryField("cpu_size")
+# Default training minutes per arch: a whole default run ends within 30 minutes on a 2-core CPU.
+CPU_MINUTES = _RegistryField("cpu_minutes")

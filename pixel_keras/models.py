@@ -1,15 +1,14 @@
-"""`build_model`: functional Keras models for PixelCNN, Gated PixelCNN and the PixelRNNs."""
+"""`build_model`: functional Keras models of every registered arch (`pixel_keras.archs`): PixelCNN,
+Gated PixelCNN, the PixelRNNs and any a user registers."""
 
 import keras
 
+from pixel_keras.archs import BlockSpec, get_arch
+from pixel_keras.blocks import RECURRENT_LAYERS  # noqa: F401  (where it always was)
 from pixel_keras.heads import check_head, features_per_channel, head_output
-from pixel_keras.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM, SpatialLSTM
+from pixel_keras.layers import MaskedConv2D
 from pixel_keras.layers.conditioning import Conditioning
-from pixel_keras.layers.gated import GatedBlock
-from pixel_keras.settings import ARCHS  # defined without Keras: the apps check --arch with it
-
-# The recurrent layer of each PixelRNN-style arch (Spatial LSTM: RIDE's 2-D LSTM with our discrete head).
-RECURRENT_LAYERS = {"row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM, "spatial_lstm": SpatialLSTM}
+from pixel_keras.settings import ARCHS  # noqa: F401  (the built-ins, re-exported where they always were)
 
 # Paper sizes (Table 1, CIFAR-10): 15-layer PixelCNN (first + 12 residual blocks + 2 head layers),
 # 12-layer PixelRNNs, h = 128.
@@ -32,39 +31,15 @@ def _check_image_shape(image_shape):
         )
 
 
-def _pixelcnn_block(x, hidden, color_channels, index, condition):
-    """Residual block of the paper's Figure 5: 1 x 1 (2h -> h), 3 x 3 mask B, 1 x 1 (h -> 2h); a
-    conditioning bias is added to the 3 x 3 convolution's output, before the next ReLU."""
-    for kernel, units, part in ((1, hidden, "reduce"), (3, hidden, "conv"), (1, 2 * hidden, "expand")):
-        x = keras.layers.ReLU(name=f"block{index}_{part}_relu")(x)
-        x = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")(x)
-        bias = condition(units, f"block{index}_{part}_condition") if part == "conv" else None
-        if bias is not None:
-            x = keras.layers.Add(name=f"block{index}_{part}_conditioned")([x, bias])
-    return x
-
-
-def _conditioned_call(layer, inputs, condition):
-    """Call a layer that takes an optional `conditioning` bias of `layer.conditioning_units` features."""
-    bias = condition(layer.conditioning_units, f"{layer.name}_condition")
-    return layer(inputs) if bias is None else layer(inputs, conditioning=bias)
-
-
-def _recurrent_block(x, arch, hidden, color_channels, index, condition):
-    """A Row LSTM, Diagonal BiLSTM or Spatial LSTM layer with the 1 x 1 projection back to 2h features;
-    a conditioning bias goes into the layer's input-to-state map."""
-    x = _conditioned_call(RECURRENT_LAYERS[arch](hidden, color_channels=color_channels, name=f"{arch}{index}"),
-                          x, condition)
-    return MaskedConv2D(2 * hidden, 1, "B", color_channels, name=f"{arch}{index}_project")(x)
-
-
 def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None, residual=True,
                 skip=False, head_units=None, num_classes=None, head="categorical", num_mixtures=5,
                 conditioning_map_features=None, dropout=0.0):
     """Build a PixelCNN or PixelRNN that maps integer images to per-channel logits.
 
     Args:
-        arch: "pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm" or "gated_pixelcnn".
+        arch: a registered arch's name (`pixel_keras.arch_names()`): the built-ins "pixelcnn",
+            "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", or one of
+            `pixel_keras.register_arch` (README, "Adding an architecture").
         image_shape: (height, width, channels) with 1 or 3 channels.
         num_levels: discrete values per channel; 2 gives a Bernoulli (sigmoid) head, more a softmax.
         num_layers: residual blocks (PixelCNN) or recurrent layers (PixelRNN) between the 7 x 7
@@ -93,8 +68,7 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         [0, num_levels) (conditional: inputs [images, labels]) and returning logits
         (batch, H, W, C, num_levels), or Bernoulli logits (batch, H, W, C) when num_levels == 2.
     """
-    if arch not in ARCHS:
-        raise ValueError(f"Expected arch to be one of {ARCHS}. Received arch={arch!r}.")
+    registered = get_arch(arch)
     check_head(head, num_mixtures)
     _check_image_shape(image_shape)
     num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
@@ -112,9 +86,12 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         _check_positive_int("conditioning_map_features", conditioning_map_features)
     if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"Expected dropout to be a number in [0, 1). Received dropout={dropout!r}.")
+    if registered.conditioning is None and (num_classes is not None or conditioning_map_features is not None):
+        raise ValueError(f"Arch {arch!r} takes no conditioning: expected num_classes=None and "
+                         f"conditioning_map_features=None (a multi-scale model's large stage needs it).")
     height, width, channels = image_shape
-    if arch == "diagonal_bilstm" and width < height:
-        raise ValueError(f"diagonal_bilstm needs width >= height. Received image_shape={tuple(image_shape)}.")
+    if registered.check_shape is not None:
+        registered.check_shape(tuple(image_shape))
 
     images = keras.Input(shape=tuple(image_shape), dtype="int32", name="images")
     labels = None if num_classes is None else keras.Input(shape=(), dtype="int32", name="labels")
@@ -130,20 +107,14 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         return biases[0] if biases else None
 
     x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_pixels")(images)
-    if arch == "gated_pixelcnn":  # a vertical stack (rows above) and a horizontal one (the row so far)
-        vertical = MaskedConv2D(hidden, 7, "V", name="input_vertical")(x)
-        x = MaskedConv2D(hidden, (1, 7), "A", channels, name="input_conv")(x)
-    else:
+    spec = BlockSpec(arch, hidden, channels, condition)
+    if registered.build_input is None:
         x = MaskedConv2D(2 * hidden, 7, "A", channels, name="input_conv")(x)
+    else:
+        x = registered.build_input(x, spec)
     skips = []
     for index in range(num_layers):
-        if arch == "pixelcnn":
-            out = _pixelcnn_block(x, hidden, channels, index, condition)
-        elif arch == "gated_pixelcnn":
-            vertical, out = _conditioned_call(GatedBlock(hidden, 3, channels, name=f"gated{index}"),
-                                              [vertical, x], condition)
-        else:
-            out = _recurrent_block(x, arch, hidden, channels, index, condition)
+        out = registered.build_block(x, index, spec)
         if dropout:  # elementwise, so causality is untouched; the identity outside training
             out = keras.layers.Dropout(dropout, name=f"block{index}_dropout")(out)
         skips.append(out)

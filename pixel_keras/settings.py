@@ -2,7 +2,10 @@
 rates), without Keras: the apps check and show them without importing TensorFlow.
 `pixel_keras.models` and `pixel_keras.fitting` use them (and re-export them, where they always were)."""
 
-ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
+from pixel_keras.archs import BUILTIN_NAMES
+
+# The built-in archs (`pixel_keras.arch_names()` lists them and any a user registered).
+ARCHS = BUILTIN_NAMES
 
 OPTIMIZERS = ("rmsprop", "adam")  # the paper's, PixelCNN++'s
 LR_SCHEDULES = ("constant", "cosine")

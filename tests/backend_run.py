@@ -68,7 +68,7 @@ def main():
 
     assert "tensorflow" not in sys.modules, "TensorFlow was imported"
     backend = keras.backend.backend()
-    for arch in pk.ARCHS:
+    for arch in pk.arch_names():
         model = pk.build_model(arch, (3, 3, 3), 4, num_layers=1, hidden=6)
         check_model(model, (3, 3, 3), 4)
         print(backend, arch, "ok", flush=True)

@@ -90,7 +90,7 @@ def test_keras_file_saved_under_tensorflow_scores_the_same_under_jax(tmp_path):
     image_shape, num_levels = (4, 4, 3), 5
     images = np.random.default_rng(0).integers(0, num_levels, (3,) + image_shape).astype(np.int32)
     np.save(tmp_path / "images.npy", images)
-    models = {arch: pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6) for arch in pk.ARCHS}
+    models = {arch: pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6) for arch in pk.arch_names()}
     models["multiscale"] = pk.build_multiscale_model("diagonal_bilstm", image_shape, num_levels, num_layers=1,
                                                      hidden=4)
     expected, paths = {}, []

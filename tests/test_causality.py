@@ -75,7 +75,7 @@ def _logits_of_scaled_input(model):
     "image_shape,num_levels,skip",
     slow_except([((5, 5, 1), 256, False), ((5, 5, 3), 4, False), ((5, 5, 1), 2, True)], ((5, 5, 3), 4, False)),
 )
-@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn", "gated_pixelcnn", "row_lstm"))
+@pytest.mark.parametrize("arch", slow_except(pk.arch_names(), "pixelcnn", "gated_pixelcnn", "row_lstm"))
 def test_models_are_causal(arch, image_shape, num_levels, skip):
     # The same stream width for every arch: gated_pixelcnn's stacks have h features, the others' 2h.
     hidden = 12 if arch == "gated_pixelcnn" else 6

@@ -14,7 +14,7 @@ from pixel_keras.cli import RunError
 from pixel_keras.data import DataError, load_dataset, load_digit_labels, load_digits, with_labels
 from pixel_keras.layers import Conditioning, DiagonalBiLSTM, RowLSTM
 from tests.dependencies import assert_causal, dependency_map
-from tests.tiny_cases import all_images, randomise_weights
+from tests.tiny_cases import all_images, conditional_archs, randomise_weights
 from tests.tiers import slow, slow_except
 
 
@@ -77,7 +77,7 @@ def test_spatial_conditioning_enters_the_input_to_state_map(make_layer):
     assert np.abs(expected).max() > 1e-2
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", conditional_archs())
 def test_conditional_probabilities_sum_to_one_for_every_label(arch):
     image_shape, num_levels, num_classes = (2, 2, 1), 4, 3
     model = pk.build_model(arch, image_shape, num_levels, num_layers=1, hidden=4, num_classes=num_classes)

@@ -31,7 +31,7 @@ def digits():
     return test[:12].astype(np.int32), levels
 
 
-@pytest.fixture(scope="module", params=pk.ARCHS)
+@pytest.fixture(scope="module", params=pk.arch_names())
 def exported(request, tmp_path_factory, digits):
     """(arch, export dir, model) for a small model of each arch on 8 x 8 digits, exported by the CLI."""
     images, levels = digits

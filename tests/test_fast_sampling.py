@@ -15,8 +15,11 @@ from pixel_keras.multiscale import small_positions
 from pixel_keras.backend import uniform
 from pixel_keras.sampling import Sampler
 from tests.tiers import slow, slow_except
+from tests.tiny_cases import conditional_archs
 
-FAST_ARCHS = pk.ARCHS  # every arch: a new one must sample fast, exactly
+FAST_ARCHS = pk.arch_names()  # every registered arch: a new one must sample fast, exactly
+CONDITIONAL_ARCHS = conditional_archs()  # the multi-scale and class-conditional tests
+
 # (image_shape, num_levels): grayscale, RGB and binary.
 KINDS = {"gray": ((3, 4, 1), 4), "rgb": ((2, 3, 3), 5), "binary": ((3, 3, 1), 2)}
 
@@ -191,7 +194,7 @@ def test_a_layer_without_a_rule_falls_back_to_the_plain_loop():
     assert sampler.sample(2, seed=0).shape == (2, 2, 2, 1)
 
 
-@pytest.mark.parametrize("arch", slow_except(FAST_ARCHS, "row_lstm"))
+@pytest.mark.parametrize("arch", slow_except(CONDITIONAL_ARCHS, "row_lstm"))
 def test_fast_logits_of_conditional_archs(arch):
     model = _sharp_model(arch, (2, 3, 1), 3, num_classes=3)
     _check_logits(model, (2, 3, 1), 3, labels=np.array([2, 1], np.int32))
@@ -227,7 +230,7 @@ def _multiscale_logits(model, images, labels=None):
     return np.where(positions, small_first, small_known)
 
 
-@pytest.mark.parametrize("arch", FAST_ARCHS)
+@pytest.mark.parametrize("arch", CONDITIONAL_ARCHS)
 @slow
 def test_fast_multiscale_sampling_equals_plain_without_a_fallback(arch):
     model = _multiscale_model(arch, (4, 4, 1), 3)
@@ -239,7 +242,7 @@ def test_fast_multiscale_sampling_equals_plain_without_a_fallback(arch):
     _assert_same_up_to_boundaries(fast, plain, model, 11, 3, logits_of=_multiscale_logits)
 
 
-@pytest.mark.parametrize("arch", slow_except(FAST_ARCHS, "pixelcnn"))
+@pytest.mark.parametrize("arch", slow_except(CONDITIONAL_ARCHS, "pixelcnn"))
 def test_fast_multiscale_logits_equal_the_full_models_at_every_step(arch):
     model = _multiscale_model(arch, (4, 4, 3), 4)
     _check_logits(model, (4, 4, 3), 4, logits_of=_multiscale_logits)

@@ -52,14 +52,14 @@ def _valid(images, shape):
     return images.dtype == np.int32 and images.shape == shape and images.min() >= 0 and images.max() < LEVELS
 
 
-CASES = [(arch, False, {}) for arch in pk.ARCHS] + [
+CASES = [(arch, False, {}) for arch in pk.arch_names()] + [
     ("row_lstm", True, {}),
     ("pixelcnn", False, {"head": "logistic_mixture", "num_mixtures": 2}),
 ]
 
 
 @pytest.mark.parametrize("policy", slow_except(POLICIES, "mixed_float16"), indirect=True)
-@pytest.mark.parametrize("arch,multiscale,options", slow_except(CASES, CASES[0]), ids=list(pk.ARCHS) + ["multiscale", "mixture_head"])
+@pytest.mark.parametrize("arch,multiscale,options", slow_except(CASES, CASES[0]), ids=list(pk.arch_names()) + ["multiscale", "mixture_head"])
 def test_mixed_precision_model(policy, arch, multiscale, options):
     reference, model = _build_both(policy, arch, multiscale, **options)
     single_scale = stages(model)[0] if multiscale else model

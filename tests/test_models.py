@@ -14,7 +14,7 @@ from tests.tiers import slow, slow_except
 
 @pytest.mark.parametrize("image_shape,num_levels", slow_except([((2, 2, 1), 2), ((2, 2, 1), 4), ((1, 2, 3), 4)],
                                                                ((1, 2, 3), 4)))
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", pk.arch_names())
 def test_probabilities_of_all_images_sum_to_one(arch, image_shape, num_levels):
     model = pk.build_model(arch, image_shape, num_levels, num_layers=2, hidden=6)
     log_probs = pk.log_prob(model, all_images(image_shape, num_levels), batch_size=4096)
@@ -34,7 +34,7 @@ def test_a_leaky_model_is_not_normalised():
     assert abs(logsumexp(log_probs.astype(np.float64))) > 1e-2
 
 
-@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn"))
+@pytest.mark.parametrize("arch", slow_except(pk.arch_names(), "pixelcnn"))
 def test_model_round_trips_through_keras_file(arch, tmp_path):
     model = pk.build_model(arch, (4, 4, 3), 8, num_layers=2, hidden=6, skip=True)
     images = np.random.default_rng(0).integers(0, 8, (3, 4, 4, 3))
@@ -47,7 +47,7 @@ def test_model_round_trips_through_keras_file(arch, tmp_path):
 
 
 @pytest.mark.tensorflow
-@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn"))
+@pytest.mark.parametrize("arch", slow_except(pk.arch_names(), "pixelcnn"))
 def test_model_compiles_with_xla(arch):
     import tensorflow as tf
 

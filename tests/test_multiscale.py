@@ -10,7 +10,7 @@ import pixel_keras as pk
 from pixel_keras.data import load_digits
 from pixel_keras.multiscale import log_prob_stages, small_positions, stages
 from tests.dependencies import allowed_map, dependency_map
-from tests.tiny_cases import all_images, randomise_weights
+from tests.tiny_cases import all_images, conditional_archs, randomise_weights
 from tests.tiers import slow, slow_except
 
 
@@ -24,7 +24,7 @@ def _model(arch, image_shape, num_levels, factor=2, **options):
     return model
 
 
-@pytest.mark.parametrize("arch", slow_except(pk.ARCHS, "pixelcnn"))
+@pytest.mark.parametrize("arch", slow_except(conditional_archs(), "pixelcnn"))
 def test_conditional_stage_is_causal_in_the_large_image_and_sees_the_small_one_everywhere(arch):
     """The conditional stage with the small image as a separate input: no output reads a later
     value of the large image, and every output reads the small image."""

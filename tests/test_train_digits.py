@@ -14,7 +14,7 @@ from tests.tiers import slow
 pytestmark = slow
 
 
-@pytest.mark.parametrize("arch", pk.ARCHS)
+@pytest.mark.parametrize("arch", pk.arch_names())
 def test_arch_trains_on_digits_well_below_uniform(arch):
     (train, test), num_levels = load_digits()
     model = pk.build_model(arch, train.shape[1:], num_levels, num_layers=2, hidden=16)

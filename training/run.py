@@ -16,7 +16,8 @@ import sys
 from pixel_keras.cli import (HelpFormatter, RunError, check_directory, int_range, non_negative_int, number_range,
                              positive_int, program_name, run_cli)
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
-from pixel_keras.settings import ARCHS, DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
+from pixel_keras.archs import arch_names, get_arch
+from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
 
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
@@ -37,7 +38,8 @@ def parse_args(argv=None):
         prog=program_name("training.run"), description=__doc__.splitlines()[0],
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--arch", required=True, help="pixelcnn, row_lstm, diagonal_bilstm, spatial_lstm or gated_pixelcnn")
+    parser.add_argument("--arch", required=True, help="; ".join(  # the registry: built-ins and registered archs
+        f"{name} ({get_arch(name).description})" for name in arch_names()))
     parser.add_argument("--dataset", default="fashion_mnist",
                         help="fashion_mnist, binarized_fashion_mnist, mnist, stochastic_binarized_mnist, digits, "
                              "sample_photos, folder:PATH, or a TFDS image dataset name (binarized_mnist, cifar10, "
@@ -106,8 +108,8 @@ def parse_args(argv=None):
                         help="XLA; auto: on TensorFlow where a GPU is present, on JAX always (Keras' auto)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=256, help="batch for validation and test")
     args = parser.parse_args(argv)
-    if args.arch not in ARCHS:
-        raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(ARCHS)}")
+    if args.arch not in arch_names():
+        raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(arch_names())}")
     default_layers, default_hidden = CPU_SIZES[args.arch]
     args.layers = default_layers if args.layers is None else args.layers
     args.hidden = default_hidden if args.hidden is None else args.hidden
