@@ -25,6 +25,7 @@ _PUBLIC = {
     "layers": "pixel_keras.layers",
     "load_pretrained": "pixel_keras.pretrained", "pretrained_names": "pixel_keras.pretrained",
     "fitting": "pixel_keras.fitting",  # pk.fitting.training_view: the mixture head's fast training loss
+    "ood": "pixel_keras.ood",  # out-of-distribution scores and their AUROC / AUPRC / FPR@95
 }
 
 __all__ = sorted(_PUBLIC)

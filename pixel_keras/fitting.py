@@ -20,15 +20,19 @@ def check_lr_schedule(schedule):
         raise ValueError(f"Expected lr_schedule to be one of {LR_SCHEDULES}. Received lr_schedule={schedule!r}.")
 
 
-def make_optimizer(name, learning_rate=None):
-    """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`).
-    The rate is a variable of the optimizer (checkpoints keep it), which `TrainingBudget` sets
-    after every step, for the next, when a schedule decays it."""
+def make_optimizer(name, learning_rate=None, weight_decay=0.0):
+    """A Keras optimizer: "rmsprop" or "adam" at `learning_rate` (None: `DEFAULT_LEARNING_RATES`),
+    with Keras' decoupled `weight_decay` where > 0. The rate is a variable of the optimizer
+    (checkpoints keep it), which `TrainingBudget` sets after every step, for the next, when a
+    schedule decays it."""
     if name not in OPTIMIZERS:
         raise ValueError(f"Expected optimizer to be one of {OPTIMIZERS}. Received optimizer={name!r}.")
     if learning_rate is None:
         learning_rate = DEFAULT_LEARNING_RATES[name]
-    return {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[name](learning_rate)
+    if not isinstance(weight_decay, (int, float)) or isinstance(weight_decay, bool) or weight_decay < 0:
+        raise ValueError(f"Expected weight_decay to be a number >= 0. Received weight_decay={weight_decay!r}.")
+    decay = {"weight_decay": float(weight_decay)} if weight_decay else {}
+    return {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}[name](learning_rate, **decay)
 
 
 def cosine_factor(progress):

@@ -65,3 +65,31 @@ def write_png(path, image):
     """Write a uint8 image (H, W, C), C = 1 or 3, as a PNG file (Pillow: no TensorFlow needed)."""
     image = np.asarray(image, np.uint8)
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(str(path), format="PNG")
+
+
+def heat_colours(values, top):
+    """uint8 RGB (..., 3) of values >= 0 on a black -> red -> yellow -> white ramp, `top` and above
+    white: one scale for every map of a gallery, so that the maps compare (no matplotlib needed)."""
+    t = np.clip(np.asarray(values, np.float64) / max(float(top), 1e-12), 0.0, 1.0) * 3.0
+    return np.round(255.0 * np.stack([np.clip(t, 0, 1), np.clip(t - 1, 0, 1), np.clip(t - 2, 0, 1)], -1)).astype(np.uint8)
+
+
+def surprise_grid(images, num_levels, per_pixel_nats, columns=None, border=1):
+    """Each image beside the heat map of its per-pixel surprise -log p(x_i | x_<i) (summed over
+    channels, nats; one scale for all, white = the 99th percentile): a uint8 RGB grid of pairs.
+
+    Args:
+        images: integer images (N, H, W, C) with values in [0, num_levels).
+        per_pixel_nats: log-probabilities (N, H, W, C) from `pk.log_prob(..., per_pixel=True)`.
+        columns: pairs per row (default: a near-square grid).
+    """
+    images, log_probs = np.asarray(images), np.asarray(per_pixel_nats, np.float64)
+    if log_probs.shape != images.shape:
+        raise ValueError(f"Expected per-pixel log-probabilities of the images' shape {images.shape}. "
+                         f"Received shape {log_probs.shape}.")
+    surprise = -log_probs.sum(axis=-1)  # (N, H, W)
+    top = np.percentile(surprise, 99) if surprise.size else 1.0
+    shown = np.round(images.astype(np.float64) * 255.0 / (num_levels - 1)).astype(np.uint8)
+    shown = np.repeat(shown, 3, axis=-1) if shown.shape[-1] == 1 else shown
+    pairs = np.concatenate([shown, heat_colours(surprise, top)], axis=2)  # (N, H, 2W, 3)
+    return image_grid(pairs, 256, columns, border)

@@ -52,8 +52,9 @@ def check_images(images, image_shape, num_levels):
     return array.astype(np.int32)
 
 
-def log_prob_from_logits(logits, images):
-    """log p(image) in nats, shape (batch,), from logits of `build_model` and int images.
+def log_prob_per_channel_from_logits(logits, images):
+    """log p(x_i | x_<i) in nats of every sub-pixel, shape (batch, H, W, C), from logits of
+    `build_model` and int images; their sum over (H, W, C) is `log_prob_from_logits`.
 
     Args:
         logits: (batch, H, W, C, L) softmax logits, or (batch, H, W, C) Bernoulli logits.
@@ -62,11 +63,15 @@ def log_prob_from_logits(logits, images):
     if len(logits.shape) == 5:
         log_probs = ops.log_softmax(logits, axis=-1)
         one_hot = ops.one_hot(ops.cast(images, "int32"), logits.shape[-1], dtype=log_probs.dtype)
-        per_channel = ops.sum(log_probs * one_hot, axis=-1)
-    else:
-        bits = ops.cast(images, logits.dtype)
-        per_channel = bits * logits - ops.softplus(logits)  # log sigmoid(+-logits)
-    return ops.sum(per_channel, axis=(1, 2, 3))
+        return ops.sum(log_probs * one_hot, axis=-1)
+    bits = ops.cast(images, logits.dtype)
+    return bits * logits - ops.softplus(logits)  # log sigmoid(+-logits)
+
+
+def log_prob_from_logits(logits, images):
+    """log p(image) in nats, shape (batch,), from logits of `build_model` and int images (the sum
+    of `log_prob_per_channel_from_logits`)."""
+    return ops.sum(log_prob_per_channel_from_logits(logits, images), axis=(1, 2, 3))
 
 
 def bits_per_dim_from_nats(nats, image_shape):
@@ -116,29 +121,33 @@ def check_labels(labels, num_classes, batch):
 _SCORERS = weakref.WeakKeyDictionary()
 
 
-def _scorer(model, image_shape, conditional):
-    """The model's compiled (images[, labels]) -> log p, made once per model (`model_function`:
-    a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX), so that repeated
-    scoring does not run the network op by op. A logistic mixture head is scored through its
-    parameter view, observed level only (K logistics per sub-pixel instead of K x num_levels)."""
-    if model not in _SCORERS:
+def _scorer(model, image_shape, conditional, per_pixel=False):
+    """The model's compiled (images[, labels]) -> log p, made once per model and output kind
+    (`model_function`: a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX),
+    so that repeated scoring does not run the network op by op. A logistic mixture head is scored
+    through its parameter view, observed level only (K logistics per sub-pixel instead of K x
+    num_levels). `per_pixel`: the (batch, H, W, C) terms whose sum the plain scorer returns."""
+    scorers = _SCORERS.setdefault(model, {})
+    if per_pixel not in scorers:
         weak_model = weakref.ref(model)  # the cache must not keep its key alive
         mixture = parameter_view(model)  # (view, levels, floor): score the observed level only
 
         def score(images, labels=None):
             inputs = images if labels is None else [images, labels]
             if mixture is None:
-                return log_prob_from_logits(weak_model()(inputs, training=False), images)
-            view, num_levels, log_scale_min = mixture
-            params = ops.cast(view(inputs, training=False), "float32")
-            return ops.sum(observed_level_log_probs(params, images, num_levels, log_scale_min), axis=(1, 2, 3))
+                terms = log_prob_per_channel_from_logits(weak_model()(inputs, training=False), images)
+            else:
+                view, num_levels, log_scale_min = mixture
+                params = ops.cast(view(inputs, training=False), "float32")
+                terms = observed_level_log_probs(params, images, num_levels, log_scale_min)
+            return terms if per_pixel else ops.sum(terms, axis=(1, 2, 3))
 
         signature = [((None,) + tuple(image_shape), "int32", "images")] + [((None,), "int32", "labels")] * conditional
-        _SCORERS[model] = model_function(model, score, signature)
-    return _SCORERS[model]
+        scorers[per_pixel] = model_function(model, score, signature)
+    return scorers[per_pixel]
 
 
-def log_prob(model, images, batch_size=256, *, labels=None):
+def log_prob(model, images, batch_size=256, *, labels=None, per_pixel=False):
     """log p(image) in nats (log p(image | label) for a conditional model) for each image, shape
     (batch,), as a numpy array.
 
@@ -147,17 +156,23 @@ def log_prob(model, images, batch_size=256, *, labels=None):
         images: integer array (batch, H, W, C) with values in [0, num_levels).
         batch_size: images per forward pass.
         labels: class-conditional models only (and required there): ints (batch,) in [0, K).
+        per_pixel: return instead the (batch, H, W, C) terms log p(x_i | x_<i) of every sub-pixel
+            (float32 nats; their sum over H, W, C is the per-image figure): where in an image the
+            model is surprised (`pixel_keras.gallery.surprise_gallery` draws them).
     """
     batch_size = check_batch_size(batch_size)
     image_shape, num_levels = model_spec(model)
     images = check_images(images, image_shape, num_levels)
     labels = check_labels(labels, num_classes_of(model), len(images))
-    score = _scorer(model, image_shape, labels is not None)
+    if not isinstance(per_pixel, bool):
+        raise ValueError(f"Expected per_pixel to be True or False. Received per_pixel={per_pixel!r}.")
+    score = _scorer(model, image_shape, labels is not None, per_pixel)
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = [images[start:start + batch_size]] + ([] if labels is None else [labels[start:start + batch_size]])
         chunks.append(ops.convert_to_numpy(score(*batch)))
-    return np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
+    empty = (0,) + (tuple(image_shape) if per_pixel else ())
+    return np.concatenate(chunks) if chunks else np.zeros(empty, np.float32)
 
 
 def bits_per_dim(model, images, batch_size=256, *, labels=None):

@@ -6,13 +6,15 @@ step), so a resumed run sees the data an uninterrupted one would have seen.
 import numpy as np
 
 from pixel_keras.batching import batch_indices
+from pixel_keras.perturbation import perturb
 
 
-def train_batches(images, labels, batch_size, seed, step):
+def train_batches(images, labels, batch_size, seed, step, perturb_rate=0.0, num_levels=256):
     """An endless generator of training batches from optimizer step `step` on: (images, images)
-    int32, or ((images, labels), images) where `labels` is given (class-conditional)."""
-    for chosen in batch_indices(len(images), batch_size, seed, step):
-        batch = images[chosen].astype(np.int32)
+    int32, or ((images, labels), images) where `labels` is given (class-conditional); with a
+    `perturb_rate`, the images of step s perturbed by `perturbation.perturb(..., seed, s)`."""
+    for index, chosen in enumerate(batch_indices(len(images), batch_size, seed, step)):
+        batch = perturb(images[chosen].astype(np.int32), perturb_rate, num_levels, seed, step + index)
         yield (batch, batch) if labels is None else ((batch, labels[chosen]), batch)
 
 
@@ -30,7 +32,8 @@ def numpy_pipelines(splits, args, step):
     if len(splits.arrays["train"]) < args.batch_size:
         raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(splits.arrays['train'])} "
                          f"training images of {splits.name}")
-    train = train_batches(splits.arrays["train"], labels and labels["train"], args.batch_size, args.seed, step)
+    train = train_batches(splits.arrays["train"], labels and labels["train"], args.batch_size, args.seed, step,
+                          args.perturb_rate, splits.num_levels)
     validation = validation_data(splits.arrays["validation"], labels and labels["validation"],
                                  args.validation_images)
     return train, validation, {"validation_batch_size": args.eval_batch_size}

@@ -22,7 +22,7 @@ from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZER
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
                "skip", "batch_size", "learning_rate", "validation_images", "steps_per_epoch", "levels",
                "conditional", "head", "num_mixtures", "optimizer", "lr_schedule", "multiscale", "dropout",
-               "max_minutes")
+               "max_minutes", "perturb_rate", "weight_decay")
 # Settings recorded in run.json that a resume may change (a lower learning rate after a divergence;
 # the budget of each invocation; how many validation images are scored, which changes no weight).
 RESUMABLE_KEYS = ("learning_rate", "max_minutes", "validation_images")
@@ -30,7 +30,8 @@ RESUMABLE_KEYS = ("learning_rate", "max_minutes", "validation_images")
 # only with that value, since another would change the model or data under its checkpoint.
 # validation_images and steps_per_epoch were flags before run.json recorded them: any value resumes.
 LEGACY_VALUES = {"levels": None, "conditional": False, "head": "categorical", "num_mixtures": 5,
-                 "optimizer": "rmsprop", "lr_schedule": "constant", "multiscale": None, "dropout": 0.0}
+                 "optimizer": "rmsprop", "lr_schedule": "constant", "multiscale": None, "dropout": 0.0,
+                 "perturb_rate": 0.0, "weight_decay": 0.0}
 
 
 def parse_args(argv=None):
@@ -83,6 +84,13 @@ def parse_args(argv=None):
                         help="logistic components per channel (--head logistic_mixture)")
     parser.add_argument("--dropout", type=number_range(0, 1, high_open=True), default=0.0,
                         help="dropout rate on every block's output while training, in [0, 1) (0: none, the paper's)")
+    parser.add_argument("--perturb-rate", type=number_range(0, 1, high_open=True), default=0.0, metavar="MU",
+                        help="replace each training sub-pixel, with probability MU, by a uniform random level: "
+                             "the background model of a likelihood ratio (Ren et al. 2019: 0.1-0.3); validation "
+                             "and test images stay clean")
+    parser.add_argument("--weight-decay", type=number_range(0), default=0.0, metavar="W",
+                        help="the optimizer's decoupled weight decay (Keras' weight_decay; Ren et al. used an L2 "
+                             "penalty on the weights)")
     parser.add_argument("--epochs", type=positive_int, default=20, help="epochs of --steps-per-epoch steps")
     parser.add_argument("--steps-per-epoch", type=positive_int, default=1000,
                         help="steps between validations, checkpoints and galleries")
@@ -207,14 +215,26 @@ def make_pipelines(splits, args, step, options):
     Both cache the uint8 images (a quarter of int32's bytes) and cast each batch."""
     import tensorflow as tf
 
+    from pixel_keras.perturbation import perturb
+
     def as_pairs(images, labels=None):
         images = tf.cast(images, tf.int32)
         return (images, images) if labels is None else ((images, labels), images)
 
+    def perturbed(batch_step, images, labels=None):  # the numpy feed's perturbation, by (seed, step)
+        images = tf.numpy_function(lambda values, at: perturb(values, args.perturb_rate, splits.num_levels, args.seed, at),
+                                   [tf.cast(images, tf.int32), batch_step], tf.int32, stateful=False)
+        images = tf.ensure_shape(images, [args.batch_size, *splits.image_shape])
+        return as_pairs(images) if labels is None else as_pairs(images, labels)
+
     train = (splits.train.cache()
              .shuffle(min(splits.sizes["train"] or 60000, 60000), seed=args.seed, reshuffle_each_iteration=True)
-             .repeat().batch(args.batch_size, drop_remainder=True).skip(step)
-             .map(as_pairs).prefetch(tf.data.AUTOTUNE).with_options(options))
+             .repeat().batch(args.batch_size, drop_remainder=True).skip(step))
+    if args.perturb_rate:
+        train = train.enumerate(start=step).map(lambda at, batch: perturbed(at, *(batch if isinstance(batch, tuple) else (batch,))))
+    else:
+        train = train.map(as_pairs)
+    train = train.prefetch(tf.data.AUTOTUNE).with_options(options)
     validation = (splits.validation.take(args.validation_images).cache().batch(args.eval_batch_size)
                   .map(as_pairs).prefetch(tf.data.AUTOTUNE).with_options(options))
     return train, validation
@@ -290,7 +310,8 @@ def main(argv=None):
             head=args.head, num_mixtures=args.num_mixtures, dropout=args.dropout, **scales)
         # the mixture head fits a view scoring the observed level only; `model` (same weights and
         # optimizer) is what checkpoints, best.keras, galleries and evaluation use
-        fit_model = compile_for_training(model, make_optimizer(args.optimizer, args.learning_rate), jit_compile)
+        fit_model = compile_for_training(model, make_optimizer(args.optimizer, args.learning_rate, args.weight_decay),
+                                         jit_compile)
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
         progress = schedule_progress(model.optimizer, step, saved_config, args.lr_schedule)

@@ -1,0 +1,153 @@
+"""Per-pixel likelihoods and the out-of-distribution scores (pixel_keras.ood)."""
+
+import numpy as np
+import pytest
+
+import pixel_keras as pk
+from pixel_keras import gallery, ood
+from pixel_keras.models import ARCHS
+from tests.tiny_cases import randomise_weights
+
+SHAPE = (4, 4, 3)
+
+
+def _model(arch="pixelcnn", levels=4, seed=3, **kwargs):
+    model = pk.build_model(arch, kwargs.pop("shape", SHAPE), levels, num_layers=1, hidden=4, **kwargs)
+    randomise_weights(model, seed=seed)
+    return model
+
+
+def _images(count, levels=4, shape=SHAPE, seed=0):
+    return np.random.default_rng(seed).integers(0, levels, (count,) + shape).astype(np.int32)
+
+
+CASES = [pytest.param(arch, {}, id=arch) for arch in ARCHS] + [
+    pytest.param("pixelcnn", {"head": "logistic_mixture", "num_mixtures": 2}, id="pixelcnn-mixture"),
+    pytest.param("row_lstm", {"levels": 2}, id="row_lstm-binary"),
+    pytest.param("gated_pixelcnn", {"num_classes": 3}, id="gated_pixelcnn-conditional"),
+]
+
+
+@pytest.mark.parametrize("arch, options", CASES)
+def test_per_pixel_terms_add_up_to_the_image_log_prob(arch, options):
+    options = dict(options)
+    levels = options.pop("levels", 4)
+    model = _model(arch, levels, **options)
+    images = _images(5, levels)
+    labels = np.arange(5, dtype=np.int32) % 3 if "num_classes" in options else None
+    per_pixel = pk.log_prob(model, images, labels=labels, per_pixel=True, batch_size=2)
+    assert per_pixel.shape == images.shape and per_pixel.dtype == np.float32
+    assert np.all(per_pixel <= 0)
+    np.testing.assert_allclose(per_pixel.sum(axis=(1, 2, 3)), pk.log_prob(model, images, labels=labels),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_per_pixel_terms_of_a_multiscale_model_add_up():
+    model = pk.build_multiscale_model("pixelcnn", SHAPE, 4, factor=2, num_layers=1, hidden=4)
+    randomise_weights(model)
+    images = _images(3)
+    per_pixel = pk.log_prob(model, images, per_pixel=True)
+    np.testing.assert_allclose(per_pixel.sum(axis=(1, 2, 3)), pk.log_prob(model, images), rtol=1e-5, atol=1e-4)
+
+
+def test_per_pixel_terms_are_the_conditionals_of_each_sub_pixel():
+    """Changing the last sub-pixel changes only its own term: each term is log p(x_i | x_<i)."""
+    model = _model()
+    images = _images(1)
+    changed = images.copy()
+    changed[0, -1, -1, -1] = (changed[0, -1, -1, -1] + 1) % 4
+    before, after = (pk.log_prob(model, batch, per_pixel=True) for batch in (images, changed))
+    different = before != after
+    assert different[0, -1, -1, -1] and different.sum() == 1
+
+
+def test_per_pixel_must_be_a_bool():
+    with pytest.raises(ValueError, match="per_pixel"):
+        pk.log_prob(_model(), _images(1), per_pixel="yes")
+
+
+def test_surprise_grid_pairs_each_image_with_its_heat_map():
+    model = _model()
+    images = _images(4)
+    grid = gallery.surprise_grid(images, 4, pk.log_prob(model, images, per_pixel=True), columns=2)
+    assert grid.dtype == np.uint8 and grid.shape == (2 * 5 + 1, 2 * 9 + 1, 3)
+    with pytest.raises(ValueError, match="shape"):
+        gallery.surprise_grid(images, 4, np.zeros((4, 4, 4, 1)))
+
+
+def test_likelihood_ratio_matches_a_numpy_recomputation():
+    model, background = _model(seed=3), _model(seed=4)
+    images = _images(6)
+    nll = -pk.log_prob(model, images).astype(np.float64)
+    nll_background = -pk.log_prob(background, images).astype(np.float64)
+    np.testing.assert_allclose(ood.likelihood_scores(model, images), nll)
+    np.testing.assert_allclose(ood.likelihood_ratio_scores(model, background, images), nll - nll_background)
+    assert not np.allclose(nll, nll_background)  # the two models differ, so the ratio is not trivially 0
+
+
+def test_complexity_subtracts_the_png_bits():
+    from PIL import Image
+    import io
+
+    model = _model(shape=(4, 4, 1))
+    images = _images(3, shape=(4, 4, 1))
+    expected_bits = []
+    for image in images:
+        encoded = io.BytesIO()
+        Image.fromarray(np.round(image[..., 0] * 255 / 3).astype(np.uint8)).save(encoded, format="PNG", optimize=True)
+        expected_bits.append(8 * len(encoded.getvalue()))
+    expected = -pk.log_prob(model, images).astype(np.float64) / np.log(2) - np.asarray(expected_bits)
+    np.testing.assert_allclose(ood.complexity_scores(model, images), expected)
+    assert np.all(ood.compressed_bits(images, 4, "webp") > 0)
+    with pytest.raises(ValueError, match="compressor"):
+        ood.complexity_scores(model, images, compressor="zip")
+
+
+def test_typicality_scores_groups_against_the_reference():
+    model = _model()
+    images = _images(7)
+    nll = -pk.log_prob(model, images).astype(np.float64)
+    reference = ood.mean_nll(model, _images(20, seed=1))
+    np.testing.assert_allclose(ood.typicality_scores(model, images, reference), np.abs(nll - reference))
+    grouped = ood.typicality_scores(model, images, reference, group_size=3)  # the 7th image is left out
+    np.testing.assert_allclose(grouped, np.abs(nll[:6].reshape(2, 3).mean(axis=1) - reference))
+    for bad in (0, 8, 2.0):
+        with pytest.raises(ValueError, match="group_size"):
+            ood.typicality_scores(model, images, reference, group_size=bad)
+
+
+def test_auroc_auprc_and_fpr_on_hand_made_scores():
+    assert ood.auroc([0, 1, 2], [3, 4, 5]) == 1.0          # OOD scored higher: perfect
+    assert ood.auroc([3, 4, 5], [0, 1, 2]) == 0.0          # the trap: OOD looks more typical
+    assert ood.auroc([0, 2], [1, 3]) == 0.75               # 3 of the 4 (in, out) pairs ordered
+    assert ood.auprc([0, 1, 2], [3, 4, 5]) == 1.0
+    in_scores = np.arange(100.0)
+    out_scores = np.arange(100.0) + 50                      # the OOD 95% cut is at 54.5: 45 of 100 in above it
+    assert ood.fpr_at_95_tpr(in_scores, out_scores) == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="out-of-distribution"):
+        ood.auroc([1, 2], [])
+    with pytest.raises(ValueError, match="NaN"):
+        ood.auroc([1, np.nan], [2])
+
+
+def test_threshold_accepts_the_share_asked():
+    validation = np.arange(1000.0)
+    cut = ood.threshold(validation, accept=0.95)
+    accepted = np.mean(~ood.is_anomalous(validation, cut))
+    assert 0.95 <= accepted <= 0.951  # at least the share asked, one input more at most
+    with pytest.raises(ValueError, match="accept"):
+        ood.threshold(validation, accept=1.5)
+
+
+def test_mismatched_models_and_images_are_refused():
+    model = _model()
+    with pytest.raises(ValueError, match="background model"):
+        ood.likelihood_ratio_scores(model, _model(levels=8), _images(2))
+    with pytest.raises(ValueError, match="background model"):
+        ood.likelihood_ratio_scores(model, _model(shape=(4, 4, 1)), _images(2))
+    with pytest.raises(ValueError, match="shape"):
+        ood.likelihood_scores(model, _images(2, shape=(5, 5, 3)))
+    with pytest.raises(ValueError, match="non-empty"):
+        ood.likelihood_scores(model, np.zeros((0,) + SHAPE, np.int32))
+    with pytest.raises(ValueError, match="pixel values"):
+        ood.likelihood_scores(model, _images(2, levels=9))

@@ -1,0 +1,49 @@
+"""python -m training.ood end to end on tiny models (Fashion-MNIST in, transformed sets and digits out)."""
+
+import numpy as np
+import pytest
+
+import pixel_keras as pk
+from pixel_keras.cli import RunError
+from tests.tiny_cases import randomise_weights
+from training import ood as ood_app
+
+
+def _save(path, levels=256, shape=(28, 28, 1), seed=3):
+    model = pk.build_model("pixelcnn", shape, levels, num_layers=1, hidden=4)
+    randomise_weights(model, scale=0.1, seed=seed)
+    model.save(path)
+    return str(path)
+
+
+def test_app_prints_the_table_and_writes_histograms_and_gallery(tmp_path, capsys):
+    model, background = _save(tmp_path / "m.keras"), _save(tmp_path / "b.keras", seed=4)
+    ood_app.main(["--model", model, "--background", background, "--in", "fashion_mnist", "--out", "invert:fashion_mnist",
+                  "--out", "digits", "--images", "40", "--reference-images", "40", "--output-dir", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("invert:fashion_mnist", "digits"))]
+    assert len(rows) == 2 * 5  # every score against each set, ratio included
+    for row in rows:
+        auroc, auprc, fpr = map(float, row.split()[-3:])
+        assert 0 <= auroc <= 1 and 0 <= auprc <= 1 and 0 <= fpr <= 1
+    assert "cut accepting 95% of 40 validation images" in out
+    written = sorted(path.name for path in (tmp_path / "o").iterdir())
+    assert "most_and_least_anomalous.png" in written and "histogram_likelihood_ratio.png" in written
+    assert "histogram_typicality_10.png" in written
+
+
+def test_sets_are_mapped_onto_the_model():
+    digits = ood_app.load_set("digits", (28, 28, 1), 256, 5)
+    assert digits.shape == (5, 28, 28, 1) and digits.max() <= 255 and digits.max() > 200  # 16 -> 255
+    flipped = ood_app.load_set("hflip:fashion_mnist", (28, 28, 1), 256, 3)
+    np.testing.assert_array_equal(flipped[:, :, ::-1], ood_app.load_set("fashion_mnist", (28, 28, 1), 256, 3))
+    noise = ood_app.load_set("noise:fashion_mnist", (28, 28, 1), 256, 3)
+    assert noise.shape == (3, 28, 28, 1) and len(np.unique(noise)) > 200
+
+
+def test_mismatches_are_one_line_errors(tmp_path):
+    model = _save(tmp_path / "m.keras")
+    with pytest.raises(RunError, match="--background"):
+        ood_app.main(["--model", model, "--background", _save(tmp_path / "b.keras", levels=2), "--images", "4"])
+    with pytest.raises(RunError, match="--in digits"):
+        ood_app.main(["--model", model, "--in", "digits", "--images", "4"])

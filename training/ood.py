@@ -1,0 +1,203 @@
+"""Out-of-distribution scores of a trained model: in-distribution test images against other sets.
+
+    python -m training.ood --model pretrained:fashion_mnist_pixelcnn_6x48 --background runs/background \\
+        --in fashion_mnist --out mnist --out digits --out hflip:fashion_mnist
+
+Prints one table (score x set: AUROC, AUPRC, FPR at 95% TPR; OOD is the positive class and every
+score is oriented so that higher means more anomalous, so the likelihood's trap shows as AUROC < 0.5),
+the cut that accepts 95% of in-distribution validation images, and writes into --output-dir a
+histogram of each score (matplotlib, `pip install -e .[plots]`) and a heat-map gallery of the most
+and least anomalous test images.
+
+Sets (--out, repeatable): any dataset of `pixel_keras.data` (its test split; `mnist` offline from
+`python -m pixel_keras.fetch_mnist`), `digits` (scikit-learn's 8 x 8 digits, levels 0..16 mapped
+to the model's, upscaled nearest-neighbour to its size), `folder:PATH` (all of a folder's images),
+and transformed in-distribution test images: `noise:D` (uniform random levels of D's shape),
+`hflip:D`, `vflip:D`, `invert:D` (level L - 1 - x).
+"""
+
+import argparse
+import pathlib
+
+import numpy as np
+
+from pixel_keras.cli import HelpFormatter, RunError, check_directory, positive_int, program_name, run_cli
+
+TRANSFORMS = ("noise", "hflip", "vflip", "invert")
+SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "typicality (M=1)", "typicality (M=10)")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog=program_name("training.ood"), description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--model", required=True, help="a .keras file, a run directory or pretrained:NAME")
+    parser.add_argument("--background", default=None,
+                        help="the background model of the likelihood ratio (trained with --perturb-rate): "
+                             "a .keras file, run directory or pretrained:NAME; without it, no ratio")
+    parser.add_argument("--in", dest="in_set", default="fashion_mnist", help="the in-distribution dataset")
+    parser.add_argument("--out", dest="out_sets", action="append", default=None,
+                        help="an out-of-distribution set (repeatable; default: mnist)")
+    parser.add_argument("--images", type=positive_int, default=None,
+                        help="score at most this many images of each set (default: all)")
+    parser.add_argument("--reference-images", type=positive_int, default=2000,
+                        help="training images whose mean NLL is the typicality reference")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass")
+    parser.add_argument("--output-dir", default="ood", help="where the histograms and the gallery go")
+    args = parser.parse_args(argv)
+    args.out_sets = args.out_sets or ["mnist"]
+    check_directory(args.output_dir, "--output-dir")
+    return args
+
+
+def _resize_nearest(images, height, width):
+    rows = np.arange(height) * images.shape[1] // height
+    cols = np.arange(width) * images.shape[2] // width
+    return images[:, rows][:, :, cols]
+
+
+def _fit_to_model(images, levels, image_shape, num_levels, name):
+    """Images of another size, channel count or level count mapped onto the model's, where that is
+    a plain relabelling (digits: 0..16 -> 0..255, 8 x 8 -> 28 x 28); else a RunError naming both."""
+    height, width, channels = image_shape
+    if levels != num_levels:
+        images = np.round(images.astype(np.float64) * (num_levels - 1) / (levels - 1)).astype(np.int32)
+    if images.shape[1:3] != (height, width):
+        images = _resize_nearest(images, height, width)
+    if images.shape[-1] != channels:
+        if images.shape[-1] != 1:
+            raise RunError(f"--out {name}: images of {images.shape[-1]} channels; the model takes {channels}")
+        images = np.repeat(images, channels, axis=-1)
+    return images.astype(np.int32)
+
+
+def _dataset_split(name, split, image_shape, num_levels):
+    from pixel_keras.data import load_arrays, load_dataset
+
+    if name == "digits_raw":
+        from sklearn.datasets import load_digits
+
+        return load_digits().images.astype(np.int32)[..., None], 17
+    if name.startswith("folder:"):
+        splits = load_dataset(name, image_size=image_shape[0], channels=image_shape[2], levels=num_levels)
+        return np.concatenate([splits.arrays[key] for key in ("train", "validation", "test")]), splits.num_levels
+    arrays, _, levels = load_arrays(name)
+    return arrays[split], levels
+
+
+def load_set(name, image_shape, num_levels, limit, seed=0):
+    """Integer images (N, H, W, C) of the set `name` (see the module docstring), on the model's
+    shape and levels."""
+    kind, _, base = name.partition(":")
+    if kind in TRANSFORMS:
+        images = load_set(base, image_shape, num_levels, limit, seed)
+        if kind == "noise":
+            return np.random.default_rng(seed).integers(0, num_levels, images.shape).astype(np.int32)
+        return {"hflip": images[:, :, ::-1], "vflip": images[:, ::-1], "invert": num_levels - 1 - images}[kind]
+    images, levels = _dataset_split("digits_raw" if name == "digits" else name, "test", image_shape, num_levels)
+    return _fit_to_model(images[:limit], levels, image_shape, num_levels, name)
+
+
+def score_sets(model, background, sets, reference, batch_size):
+    """{set name: {score name: scores}} (higher = more anomalous) of each set's images."""
+    from pixel_keras import ood
+    from pixel_keras.likelihood import model_spec
+
+    table = {}
+    for name, images in sets.items():
+        nll = ood.likelihood_scores(model, images, batch_size=batch_size)
+        scores = {"likelihood": nll}
+        if background is not None:
+            scores["likelihood ratio"] = nll - ood.likelihood_scores(background, images, batch_size=batch_size)
+        _, num_levels = model_spec(model)
+        scores["complexity (png)"] = nll / np.log(2.0) - ood.compressed_bits(images, num_levels, "png")
+        scores["typicality (M=1)"] = np.abs(nll - reference)
+        groups = len(nll) // 10
+        scores["typicality (M=10)"] = np.abs(nll[:groups * 10].reshape(groups, 10).mean(axis=1) - reference)
+        table[name] = scores
+    return table
+
+
+def write_histograms(table, in_set, output_dir, print_fn=print):
+    """One PNG per score: its distribution on the in-distribution test images and each other set."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print_fn("histograms skipped: matplotlib is not installed (pip install -e .[plots])")
+        return []
+    paths = []
+    for score in table[in_set]:
+        figure, axes = plt.subplots(figsize=(6, 3.5))
+        for name, scores in table.items():
+            axes.hist(scores[score], bins=60, alpha=0.5, density=True, label=name)
+        axes.set(xlabel=f"{score} (higher = more anomalous)", ylabel="density")
+        axes.legend(fontsize=8)
+        figure.tight_layout()
+        path = output_dir / f"histogram_{score.split(' (')[0].replace(' ', '_')}{'_' + score.split('=')[1][:-1] if '=' in score else ''}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from pixel_keras import gallery, ood
+    from pixel_keras.io import load_model_file
+    from pixel_keras.likelihood import log_prob, model_spec
+
+    model, _ = load_model_file(args.model)
+    background = load_model_file(args.background)[0] if args.background else None
+    if background is not None:
+        try:
+            ood.check_same_spec(model, background)
+        except ValueError as error:
+            raise RunError(f"--background: {error}") from None
+    image_shape, num_levels = model_spec(model)
+    from pixel_keras.data import load_arrays
+
+    arrays, in_shape, in_levels = load_arrays(args.in_set)
+    if tuple(in_shape) != tuple(image_shape) or in_levels != num_levels:
+        raise RunError(f"--in {args.in_set}: images {tuple(in_shape)} with {in_levels} levels; the model takes "
+                       f"{tuple(image_shape)} with {num_levels}")
+    sets = {args.in_set: arrays["test"][:args.images].astype(np.int32)}
+    for name in args.out_sets:
+        sets[name] = load_set(name, image_shape, num_levels, args.images)
+    reference = ood.mean_nll(model, arrays["train"][:args.reference_images].astype(np.int32), batch_size=args.batch_size)
+    table = score_sets(model, background, sets, reference, args.batch_size)
+
+    header = f"{'out-of-distribution set':<26}{'score':<20}{'AUROC':>8}{'AUPRC':>8}{'FPR@95':>8}"
+    print(f"in-distribution: {args.in_set} test ({len(sets[args.in_set])} images); typicality reference "
+          f"{reference:.2f} nats (mean NLL of {min(args.reference_images, len(arrays['train']))} training images)")
+    print("higher score = more anomalous; OOD positive; AUROC < 0.5: the score ranks OOD as more typical")
+    print(header)
+    for name in args.out_sets:
+        for score, out_scores in table[name].items():
+            in_scores = table[args.in_set][score]
+            print(f"{name:<26}{score:<20}{ood.auroc(in_scores, out_scores):>8.3f}{ood.auprc(in_scores, out_scores):>8.3f}"
+                  f"{ood.fpr_at_95_tpr(in_scores, out_scores):>8.3f}")
+    primary = "likelihood ratio" if background is not None else "likelihood"
+    validation = arrays["validation"][:args.images].astype(np.int32)
+    cut = ood.threshold(score_sets(model, background, {"v": validation}, reference, args.batch_size)["v"][primary])
+    print(f"{primary}: the cut accepting 95% of {len(validation)} validation images is {cut:.2f} nats; above it, "
+          + ", ".join(f"{name} {np.mean(ood.is_anomalous(table[name][primary], cut)):.1%}" for name in sets))
+
+    output_dir = pathlib.Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = write_histograms(table, args.in_set, output_dir, print)
+    everything = np.concatenate(list(sets.values()))
+    ranked = np.argsort(np.concatenate([table[name][primary] for name in sets]))
+    chosen = np.concatenate([ranked[::-1][:16], ranked[:16]])  # the most anomalous first, then the least
+    grid = gallery.surprise_grid(everything[chosen], num_levels,
+                                 log_prob(model, everything[chosen], args.batch_size, per_pixel=True), columns=8)
+    gallery_path = output_dir / "most_and_least_anomalous.png"
+    gallery.write_png(gallery_path, gallery.scale_up(grid, 2 * image_shape[1]))
+    written.append(gallery_path)
+    print(f"wrote {', '.join(str(path) for path in written)} (gallery: by {primary}, the 16 most anomalous in "
+          "the top two rows, the 16 least below; each image beside its per-pixel NLL)")
+
+
+if __name__ == "__main__":
+    run_cli(main)
