@@ -5,7 +5,7 @@ import pytest
 
 import pixel_keras as pk
 from pixel_keras import gallery, ood
-from pixel_keras.models import ARCHS
+from tests.tiers import slow
 from tests.tiny_cases import randomise_weights
 
 SHAPE = (4, 4, 3)
@@ -21,10 +21,11 @@ def _images(count, levels=4, shape=SHAPE, seed=0):
     return np.random.default_rng(seed).integers(0, levels, (count,) + shape).astype(np.int32)
 
 
-CASES = [pytest.param(arch, {}, id=arch) for arch in ARCHS] + [
-    pytest.param("pixelcnn", {"head": "logistic_mixture", "num_mixtures": 2}, id="pixelcnn-mixture"),
-    pytest.param("row_lstm", {"levels": 2}, id="row_lstm-binary"),
-    pytest.param("gated_pixelcnn", {"num_classes": 3}, id="gated_pixelcnn-conditional"),
+CASES = [pytest.param(arch, {}, id=arch, marks=[] if arch == "pixelcnn" else slow)
+         for arch in pk.arch_names()] + [  # every registered arch; the quick tier keeps pixelcnn
+    pytest.param("pixelcnn", {"head": "logistic_mixture", "num_mixtures": 2}, id="pixelcnn-mixture", marks=slow),
+    pytest.param("row_lstm", {"levels": 2}, id="row_lstm-binary", marks=slow),
+    pytest.param("gated_pixelcnn", {"num_classes": 3}, id="gated_pixelcnn-conditional", marks=slow),
 ]
 
 
@@ -42,6 +43,7 @@ def test_per_pixel_terms_add_up_to_the_image_log_prob(arch, options):
                                rtol=1e-5, atol=1e-4)
 
 
+@slow
 def test_per_pixel_terms_of_a_multiscale_model_add_up():
     model = pk.build_multiscale_model("pixelcnn", SHAPE, 4, factor=2, num_layers=1, hidden=4)
     randomise_weights(model)

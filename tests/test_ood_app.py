@@ -16,6 +16,7 @@ def _save(path, levels=256, shape=(28, 28, 1), seed=3):
     return str(path)
 
 
+@pytest.mark.slow
 def test_app_prints_the_table_and_writes_histograms_and_gallery(tmp_path, capsys):
     model, background = _save(tmp_path / "m.keras"), _save(tmp_path / "b.keras", seed=4)
     ood_app.main(["--model", model, "--background", background, "--in", "fashion_mnist", "--out", "invert:fashion_mnist",
@@ -32,6 +33,7 @@ def test_app_prints_the_table_and_writes_histograms_and_gallery(tmp_path, capsys
     assert "histogram_typicality_10.png" in written
 
 
+@pytest.mark.slow
 def test_sets_are_mapped_onto_the_model():
     digits = ood_app.load_set("digits", (28, 28, 1), 256, 5)
     assert digits.shape == (5, 28, 28, 1) and digits.max() <= 255 and digits.max() > 200  # 16 -> 255

@@ -37,6 +37,7 @@ def test_numpy_feed_perturbs_each_step_as_a_resumed_run_would():
     assert not np.array_equal(next(clean)[0], batches[0])
 
 
+@pytest.mark.slow
 def test_tf_data_pipeline_perturbs_at_the_stated_rate():
     """The tf.data path runs the same `perturb` (by seed and step) on its batches."""
     args = training_run.parse_args(["--arch", "pixelcnn", *TINY, "--perturb-rate", "0.2", "--seed", "3"])
@@ -60,6 +61,7 @@ def test_weight_decay_reaches_the_optimizer():
         make_optimizer("adam", 1e-3, -1.0)
 
 
+@pytest.mark.slow
 def test_run_records_perturbation_and_decay_and_refuses_another_on_resume(tmp_path, capsys):
     run_dir = tmp_path / "run"
     flags = ["--arch", "pixelcnn", *TINY, "--steps", "2", "--steps-per-epoch", "2", "--gallery-size", "0",
