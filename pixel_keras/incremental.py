@@ -5,46 +5,32 @@ Sampling changes one value per step, so a step only needs every layer's output a
 walks a functional model's graph once and gives each layer a *rule*: how to compute the layer's
 output at pixel (row, col) from the pixel values of its inputs and a small per-layer state:
 
-- pointwise layers (`Rescaling`, `ReLU`, `Add`, ..., 1 x 1 `MaskedConv2D`) apply at the pixel;
-- a k x k `MaskedConv2D` keeps its input's last k // 2 + 1 rows (the rows its mask reads) and
-  multiplies the patch around the pixel by the masked kernel;
-- `RowLSTM` keeps the previous row's (h, c), final once a row is done: a step computes the gates at
-  one pixel from the k states above and the current row's input (its own 1 x k window);
-- `SpatialLSTM`: the state at (r, c) comes from (r - 1, c) and (r, c - 1): one pixel at a time;
-- `DiagonalBiLSTM`: the left-to-right direction advances one pixel at a time (state from the pixel
-  above and the one to the left); the right-to-left direction's output is used shifted down a row,
-  so at the end of row r (its input row final) one scan right to left computes its states of row r,
-  which row r + 1 reads;
-- `GatedBlock`: the horizontal stack at one pixel (1 x k window plus the link from the vertical
-  stack's row above); the vertical stack (mask V: its output at row r reads all of row r) is a
-  per-row stage, computed for row r at the end of row r and read by row r + 1.
+- the layers of this package that keep a window or a recurrent state (`MaskedConv2D`, `RowLSTM`,
+  `DiagonalBiLSTM`, `SpatialLSTM`, `GatedBlock`) own their step, next to their `call` (the
+  protocol in `pixel_keras.layers.incremental_step`): `LayerStepRule` drives it;
+- pointwise layers (`Rescaling`, `ReLU`, `Add`, ...) apply at the pixel (`PointwiseRule`), and a
+  per-pixel `Reshape` reshapes the pixel's features (`ReshapeRule`).
 
 Inputs that do not depend on the image (class labels, a multi-scale conditioning map, and what is
 computed from them) are evaluated once, whole; a layer that reads one of image size (H, W) gets it
 at the pixel (or row) being computed, others are broadcast. A pixel value is a (batch, 1, 1,
 features) map, so that Keras' own pointwise layers apply unchanged. `RULES` maps layer classes to
-rules; other modules extend it with `register_rule`. A layer with no rule raises
-`NotImplementedError` naming its class.
+rules; other modules extend it with `register_rule` (a registered rule wins over the protocol of
+the same class or a base class further up). A layer with neither raises `NotImplementedError`
+naming its class.
 """
 
 import collections
 
 import keras
-import numpy as np
 from keras import ops
 
 from pixel_keras.heads import DiscretizedLogisticMixture
-from pixel_keras.layers.diagonal_bilstm import DiagonalBiLSTM
-from pixel_keras.layers.gated import GatedBlock, gate
-from pixel_keras.layers.lstm_cell import lstm_update
+from pixel_keras.layers.incremental_step import PIXEL, ROW, IncrementalStep, in_compute_dtype, rows_at, single_stage
 from pixel_keras.layers.masked_conv import MaskedConv2D
-from pixel_keras.layers.row_lstm import RowLSTM
-from pixel_keras.layers.spatial_lstm import SpatialLSTM
-from pixel_keras.masks import feature_groups
 
 RULES = {}
-# Stages of a tensor that depends on the image: computed at each pixel, or for a row once it is final.
-PIXEL, ROW = "pixel", "row"
+__all__ = ["IncrementalModel", "LayerStepRule", "PIXEL", "PointwiseRule", "ROW", "RULES", "register_rule", "split_inputs"]
 
 
 def register_rule(*layer_classes):
@@ -59,46 +45,23 @@ def register_rule(*layer_classes):
 
 
 def rule_for(layer, image_shape):
-    """The rule object of `layer`: the registered rule of its class or of its nearest base class."""
+    """The rule object of `layer`: the registered rule, or the incremental step, of its class or of
+    its nearest base class that has one."""
     for cls in type(layer).__mro__:
         if cls in RULES:
             return RULES[cls](layer, image_shape)
+        if issubclass(cls, IncrementalStep) and "step" in vars(cls):  # the class owns its step
+            return LayerStepRule(layer, image_shape)
     raise NotImplementedError(
         f"No incremental sampling rule for layer {layer.name!r} of class {type(layer).__name__}; "
         "register one with pixel_keras.incremental.register_rule, or sample with method='plain'."
     )
 
 
-def _rows(tensor, start, size):
-    """tensor[:, start:start + size] along axis 1 for a traced `start` (keras.ops.slice)."""
-    shape = ops.shape(tensor)
-    return ops.slice(tensor, [0, start] + [0] * (len(tensor.shape) - 2), [shape[0], size] + list(tensor.shape[2:]))
-
-
-def _put(tensor, start, update):
-    """tensor with `update` written at index `start` of axis 1 (keras.ops.slice_update)."""
-    return ops.slice_update(tensor, [0, start] + [0] * (len(tensor.shape) - 2), update)
-
-
-def _in_compute_dtype(layer, value):
-    """A weight or a float input of `layer` in its compute dtype, as `Layer.__call__` would give it
-    (other call arguments, e.g. `training=False`, unchanged):
-    the rules compute outside `__call__` (no autocast), so under a mixed-precision policy a float32
-    variable or a float32 input (e.g. into the float32 head) would otherwise meet bfloat16 values."""
-    if not hasattr(value, "dtype") or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(value.dtype)):
-        return value
-    return ops.cast(value, layer.compute_dtype)
-
-
 def _layer_arguments(node, values):
     """(args, kwargs) of a node's layer call from `values`, float tensors in the layer's compute dtype."""
     args, kwargs = node.arguments.fill_in(values)
-    return keras.tree.map_structure(lambda value: _in_compute_dtype(node.operation, value), (args, kwargs))
-
-
-def _shift_rows_up(window):
-    """Drop the oldest row of a row window and append a zero row (the new current row)."""
-    return ops.concatenate([window[:, 1:], ops.zeros_like(window[:, :1])], axis=1)
+    return keras.tree.map_structure(lambda value: in_compute_dtype(node.operation, value), (args, kwargs))
 
 
 class PointwiseRule:
@@ -117,12 +80,7 @@ class PointwiseRule:
 
     def output_stages(self, input_stages, num_outputs):
         """Stage of each output from the stages of the inputs (None: image-independent)."""
-        stages = set(filter(None, input_stages))
-        if len(stages) != 1:
-            raise NotImplementedError(
-                f"Layer {self.layer.name!r} of class {type(self.layer).__name__} mixes per-pixel and per-row inputs."
-            )
-        return [stages.pop()] * num_outputs
+        return single_stage(self.layer, input_stages, num_outputs)
 
     def step(self, state, row, col, args, kwargs):
         """(state, output at pixel (row, col)) from the inputs' values at that pixel."""
@@ -165,305 +123,31 @@ class ReshapeRule(PointwiseRule):
         return state, ops.reshape(values, (-1, 1, self.image_shape[1]) + tuple(self.layer.target_shape[2:]))
 
 
-@register_rule(MaskedConv2D)
-class MaskedConvRule(PointwiseRule):
-    """A masked convolution at one pixel: its input's rows r - k // 2 .. r (the rows its mask reads)
-    are kept in a window (batch, k // 2 + 1, W + k - 1, features), zero-padded left and right."""
+class LayerStepRule(PointwiseRule):
+    """The rule of a layer that owns its incremental step (`pixel_keras.layers.incremental_step`):
+    reads the layer's step weights once per walk and keeps them out of the walk's loop state."""
 
-    def __init__(self, layer, image_shape):
-        super().__init__(layer, image_shape)
-        self.kernel_rows, self.kernel_cols = layer.kernel_size
-        self.rows_above, self.half_width = self.kernel_rows // 2, self.kernel_cols // 2
-        self.pointwise = layer.kernel_size == (1, 1)
-        self.in_features = layer.kernel.shape[2]
-        self.row_output = False  # a mask that reads the current row right of the pixel: per row
+    pointwise = False
 
     def output_stages(self, input_stages, num_outputs):
-        (stage,) = super().output_stages(input_stages, num_outputs)
-        mask = np.asarray(self.layer.mask)
-        if stage != PIXEL or mask[self.rows_above + 1:].any():
-            raise NotImplementedError(
-                f"MaskedConv2D {self.layer.name!r} reads rows below the pixel or a per-row input; "
-                "it has no incremental rule."
-            )
-        self.row_output = bool(mask[self.rows_above, self.half_width + 1:].any())
-        return [ROW if self.row_output else PIXEL]
-
-    def centre_ignores_last_channel(self, channels):
-        """True when the output at a pixel does not read that pixel's last colour group (mask A, V):
-        then what the model computes at a pixel is final before its last value is drawn."""
-        groups = feature_groups(self.in_features, channels)
-        centre = np.asarray(self.layer.mask)[self.rows_above, self.half_width]
-        return not centre[groups == channels - 1].any()
+        return self.layer.step_stages(list(input_stages))
 
     def start(self, batch):
-        kernel = self.layer.kernel[: self.rows_above + 1]  # the masked kernel: rows below are zero
-        self.matrix = ops.reshape(kernel, (-1, self.layer.filters))
-        self.bias = _in_compute_dtype(self.layer, self.layer.bias) if self.layer.use_bias else None
-        if self.pointwise:
-            return ()
-        width = self.image_shape[1] + 2 * self.half_width
-        return (ops.zeros((batch, self.rows_above + 1, width, self.in_features), self.layer.compute_dtype),)
+        self.weights, state = self.layer.step_start(batch, self.image_shape[1])
+        return state
+
+    def step(self, state, row, col, args, kwargs):
+        return self.layer.step(self.weights, state, col, *args, **kwargs)
+
+    def row_step(self, state, row, args, kwargs):
+        return self.layer.row_step(self.weights, state, *args, **kwargs)
+
+    def end_row(self, state, row):
+        return self.layer.end_of_row(self.weights, state)
 
     def write(self, state, col, pixel):
-        """The window with the input `pixel` (batch, 1, 1, features) stored at column `col`."""
-        if self.pointwise:
-            return state
-        (window,) = state
-        window = ops.slice_update(window, [0, self.rows_above, col + self.half_width, 0], pixel)
-        return (window,)
-
-    def apply(self, state, col, pixel):
-        """Output (batch, 1, 1, filters) at column `col` of the current row, input `pixel` there."""
-        state = self.write(state, col, pixel)
-        if self.pointwise:
-            patch = pixel
-        else:
-            (window,) = state
-            patch = ops.slice(window, [0, 0, col, 0],
-                              [ops.shape(window)[0], self.rows_above + 1, self.kernel_cols, self.in_features])
-        out = ops.matmul(ops.reshape(patch, (-1, self.matrix.shape[0])), self.matrix)
-        if self.bias is not None:
-            out = out + self.bias
-        return state, ops.reshape(out, (-1, 1, 1, self.layer.filters))
-
-    def step(self, state, row, col, args, kwargs):
-        (pixel,) = args
-        if self.row_output:
-            return self.write(state, col, pixel), None
-        return self.apply(state, col, pixel)
-
-    def row_step(self, state, row, args, kwargs):
-        """The whole current row (batch, 1, W, filters) from the window (convolutions whose mask
-        reads the row right of the pixel: their output at row r is final once row r is)."""
-        return state, self.row_apply(state[0])
-
-    def row_apply(self, window):
-        """The convolution over the window's rows at every column, (batch, 1, W, filters): one
-        matmul of the patches (a TensorFlow convolution returns a wrong shape for an empty batch)."""
-        width = self.image_shape[1]
-        patches = ops.stack([window[:, :, col:col + width] for col in range(self.kernel_cols)], axis=2)
-        patches = ops.reshape(ops.transpose(patches, (0, 3, 1, 2, 4)), (-1, 1, width, self.matrix.shape[0]))
-        out = ops.matmul(patches, self.matrix)
-        return out if self.bias is None else out + self.bias
-
-    def end_row(self, state, row):
-        return state if self.pointwise else (_shift_rows_up(state[0]),)
-
-
-def _gates(vector):
-    """(batch, 1, 1, f) or (batch, f) -> (batch, f)."""
-    return ops.reshape(vector, (-1, vector.shape[-1]))
-
-
-def _add_conditioning(gates, kwargs):
-    """Add the layer call's optional `conditioning` bias at this pixel (already a pixel value)."""
-    conditioning = kwargs.get("conditioning")
-    return gates if conditioning is None else gates + _gates(ops.broadcast_to(
-        conditioning, (ops.shape(gates)[0], 1, 1, gates.shape[-1])))
-
-
-@register_rule(RowLSTM)
-class RowLSTMRule(PointwiseRule):
-    """Row LSTM at one pixel. State: the 1 x k input-to-state window of the current row, the
-    previous row's h (zero-padded by k // 2 on both sides) and c, and the current row's h and c,
-    which become the previous row's at the end of the row."""
-
-    pointwise = False
-
-    def __init__(self, layer, image_shape):
-        super().__init__(layer, image_shape)
-        self.conv = MaskedConvRule(layer.input_to_state, image_shape)
-        self.half = layer.kernel_size // 2
-
-    def start(self, batch):
-        units, width = self.layer.units, self.image_shape[1]
-        self.state_matrix = ops.reshape(self.layer.compute_kernel(self.layer.state_to_state), (-1, 4 * units))
-        hidden = ops.zeros((batch, width + 2 * self.half, units), self.layer.compute_dtype)
-        cell = ops.zeros((batch, width, units), self.layer.compute_dtype)
-        return (self.conv.start(batch), hidden, cell, hidden, cell)
-
-    def step(self, state, row, col, args, kwargs):
-        conv_state, hidden_above, cell_above, hidden_row, cell_row = state
-        conv_state, input_gates = self.conv.apply(conv_state, col, args[0])
-        gates = _add_conditioning(_gates(input_gates), kwargs)
-        above = _rows(hidden_above, col, self.layer.kernel_size)  # positions col - k // 2 .. col + k // 2
-        gates = gates + ops.matmul(ops.reshape(above, (-1, self.state_matrix.shape[0])), self.state_matrix)
-        cell, hidden = lstm_update(gates, (_rows(cell_above, col, 1)[:, 0],))
-        hidden_row = _put(hidden_row, col + self.half, hidden[:, None])
-        cell_row = _put(cell_row, col, cell[:, None])
-        return (conv_state, hidden_above, cell_above, hidden_row, cell_row), hidden[:, None, None]
-
-    def end_row(self, state, row):
-        conv_state, _, _, hidden_row, cell_row = state
-        return (self.conv.end_row(conv_state, row), hidden_row, cell_row, hidden_row, cell_row)
-
-
-@register_rule(DiagonalBiLSTM)
-class DiagonalBiLSTMRule(PointwiseRule):
-    """Diagonal BiLSTM at one pixel.
-
-    Left to right, the skewed scan's state at pixel (r, c) comes from (r - 1, c) (tap 0) and
-    (r, c - 1) (tap 1, and the cell state): a step advances it by one pixel. Positions of the skewed
-    map outside the image have zero input and zero neighbours on the image side, so their state is
-    zero: exactly the zero padding used here. The right-to-left direction at (r, c) reads (r - 1, c)
-    and (r, c + 1); its output is added shifted down a row, so a step only reads the finished row
-    above, and `end_row` scans row r right to left once the layer's input row r is final.
-
-    State: h of the previous row (left to right), the current row's h and c (one zero column in
-    front: the left neighbour of column 0), the current row's right-to-left input gates, and the
-    right-to-left h of the previous row.
-    """
-
-    pointwise = False
-
-    def start(self, batch):
-        units, width = self.layer.units, self.image_shape[1]
-        self.input_matrices = [ops.reshape(conv.kernel, (-1, 4 * units)) for conv in self.layer.input_to_state]
-        self.input_biases = [_in_compute_dtype(conv, conv.bias) for conv in self.layer.input_to_state]
-        self.state_matrices = [ops.reshape(self.layer.compute_kernel(kernel), (2 * units, 4 * units))
-                               for kernel in self.layer.state_to_state]
-        dtype = self.layer.compute_dtype
-        row = ops.zeros((batch, width, units), dtype)
-        padded_row = ops.zeros((batch, width + 1, units), dtype)
-        return (row, padded_row, padded_row, ops.zeros((batch, width, 4 * units), dtype), row)
-
-    def step(self, state, row, col, args, kwargs):
-        hidden_above, hidden_row, cell_row, right_gates, right_above = state
-        pixel = _gates(args[0])
-        left_gates, right_input = [
-            _add_conditioning(ops.matmul(pixel, matrix) + bias, kwargs)
-            for matrix, bias in zip(self.input_matrices, self.input_biases)
-        ]
-        right_gates = _put(right_gates, col, right_input[:, None])
-        neighbours = ops.concatenate([_rows(hidden_above, col, 1)[:, 0], _rows(hidden_row, col, 1)[:, 0]], axis=-1)
-        gates = left_gates + ops.matmul(neighbours, self.state_matrices[0])
-        cell, hidden = lstm_update(gates, (_rows(cell_row, col, 1)[:, 0],))
-        hidden_row = _put(hidden_row, col + 1, hidden[:, None])
-        cell_row = _put(cell_row, col + 1, cell[:, None])
-        out = hidden + _rows(right_above, col, 1)[:, 0]  # right to left, shifted down one row
-        return (hidden_above, hidden_row, cell_row, right_gates, right_above), out[:, None, None]
-
-    def end_row(self, state, row):
-        hidden_above, hidden_row, cell_row, right_gates, right_above = state
-        width = self.image_shape[1]
-
-        def body(step, hidden_right, cell_right, right_row):
-            col = width - 1 - step
-            neighbours = ops.concatenate([_rows(right_above, col, 1)[:, 0], hidden_right], axis=-1)
-            gates = _rows(right_gates, col, 1)[:, 0] + ops.matmul(neighbours, self.state_matrices[1])
-            cell_right, hidden_right = lstm_update(gates, (cell_right,))
-            return step + 1, hidden_right, cell_right, _put(right_row, col, hidden_right[:, None])
-
-        zeros = ops.zeros_like(right_above[:, 0])
-        _, _, _, right_row = ops.while_loop(lambda step, *_: step < width, body,
-                                            (ops.convert_to_tensor(0), zeros, zeros, ops.zeros_like(right_above)),
-                                            maximum_iterations=width)
-        return (hidden_row[:, 1:], hidden_row, cell_row, right_gates, right_row)
-
-
-@register_rule(SpatialLSTM)
-class SpatialLSTMRule(PointwiseRule):
-    """Spatial LSTM at one pixel: h and c from the pixel above (r - 1, c) and the one to the left
-    (r, c - 1); as in the Diagonal BiLSTM, skewed positions off the image have zero state.
-
-    State: the previous row's h and c, the current row's h and c (one zero column in front)."""
-
-    pointwise = False
-
-    def start(self, batch):
-        units, width, gates = self.layer.units, self.image_shape[1], self.layer.conditioning_units
-        conv = self.layer.input_to_state
-        self.input_matrix, self.input_bias = ops.reshape(conv.kernel, (-1, gates)), _in_compute_dtype(conv, conv.bias)
-        self.state_matrix = ops.reshape(self.layer.compute_kernel(self.layer.state_to_state), (2 * units, gates))
-        row = ops.zeros((batch, width, units), self.layer.compute_dtype)
-        padded_row = ops.zeros((batch, width + 1, units), self.layer.compute_dtype)
-        return (row, row, padded_row, padded_row)
-
-    def step(self, state, row, col, args, kwargs):
-        hidden_above, cell_above, hidden_row, cell_row = state
-        gates = _add_conditioning(ops.matmul(_gates(args[0]), self.input_matrix) + self.input_bias, kwargs)
-        neighbours = ops.concatenate([_rows(hidden_above, col, 1)[:, 0], _rows(hidden_row, col, 1)[:, 0]], axis=-1)
-        gates = gates + ops.matmul(neighbours, self.state_matrix)
-        cells = (_rows(cell_row, col, 1)[:, 0], _rows(cell_above, col, 1)[:, 0])  # forget gates f^c, f^r
-        cell, hidden = lstm_update(gates, cells)
-        hidden_row = _put(hidden_row, col + 1, hidden[:, None])
-        cell_row = _put(cell_row, col + 1, cell[:, None])
-        return (hidden_above, cell_above, hidden_row, cell_row), hidden[:, None, None]
-
-    def end_row(self, state, row):
-        _, _, hidden_row, cell_row = state
-        return (hidden_row[:, 1:], cell_row[:, 1:], hidden_row, cell_row)
-
-
-@register_rule(GatedBlock)
-class GatedBlockRule(PointwiseRule):
-    """Gated PixelCNN block. The vertical stack (mask V: rows up to the pixel's, whole) is a ROW
-    stage: at the end of row r, its k x k convolution over the window of vertical input rows
-    r - k // 2 .. r gives row r's pre-activations, hence the vertical output of row r and the link
-    1 x 1 convolution that the horizontal stack of row r + 1 adds (the vertical map shifted down).
-    The horizontal stack is a PIXEL stage: its 1 x k mask-B window plus that link row.
-
-    State: the vertical input window, the horizontal convolution's window, the link row."""
-
-    def __init__(self, layer, image_shape):
-        super().__init__(layer, image_shape)
-        self.vertical = MaskedConvRule(layer.vertical, image_shape)
-        self.horizontal = MaskedConvRule(layer.horizontal, image_shape)
-        self.output_conv = MaskedConvRule(layer.output_conv, image_shape)
-        if tuple(self.horizontal.layer.kernel_size)[0] != 1 or not self.output_conv.pointwise:
-            raise NotImplementedError(f"GatedBlock {layer.name!r}: unexpected kernel sizes.")
-
-    def output_stages(self, input_stages, num_outputs):
-        if list(input_stages[:2]) != [ROW, PIXEL]:
-            raise NotImplementedError(
-                f"GatedBlock {self.layer.name!r} needs a per-row vertical and a per-pixel horizontal input. "
-                f"Received stages {input_stages[:2]}."
-            )
-        return [ROW, PIXEL]
-
-    def start(self, batch):
-        link = self.layer.link
-        self.link_matrix = ops.reshape(_in_compute_dtype(link, link.kernel), (-1, link.filters))
-        self.link_bias = _in_compute_dtype(link, link.bias) if link.use_bias else None
-        dtype, width = self.layer.compute_dtype, self.image_shape[1]
-        link_row = ops.zeros((batch, 1, width, link.filters), dtype)  # row 0 reads a zero row above
-        if self.link_bias is not None:
-            link_row = link_row + self.link_bias
-        return (self.vertical.start(batch), self.horizontal.start(batch), self.output_conv.start(batch), link_row)
-
-    def _biases(self, kwargs):
-        conditioning = kwargs.get("conditioning")
-        return (None, None) if conditioning is None else ops.split(conditioning, 2, axis=-1)
-
-    def step(self, state, row, col, args, kwargs):
-        vertical_state, horizontal_state, output_state, link_row = state
-        horizontal_state, pre = self.horizontal.apply(horizontal_state, col, args[0][1])
-        pre = pre + ops.slice(link_row, [0, 0, col, 0], [ops.shape(link_row)[0], 1, 1, link_row.shape[-1]])
-        bias = self._biases(kwargs)[1]
-        if bias is not None:
-            pre = pre + bias
-        output_state, out = self.output_conv.apply(output_state, col, gate(pre))
-        return (vertical_state, horizontal_state, output_state, link_row), [None, out]
-
-    def row_step(self, state, row, args, kwargs):
-        vertical_state, horizontal_state, output_state, _ = state
-        (window,) = vertical_state
-        conv = self.vertical
-        window = ops.slice_update(window, [0, conv.rows_above, conv.half_width, 0], args[0][0])
-        pre = conv.row_apply(window)
-        link_row = ops.matmul(pre, self.link_matrix)
-        if self.link_bias is not None:
-            link_row = link_row + self.link_bias
-        bias = self._biases(kwargs)[0]
-        if bias is not None:
-            pre = pre + bias
-        return ((window,), horizontal_state, output_state, link_row), [gate(pre), None]
-
-    def end_row(self, state, row):
-        vertical_state, horizontal_state, output_state, link_row = state
-        return (self.vertical.end_row(vertical_state, row), self.horizontal.end_row(horizontal_state, row),
-                output_state, link_row)
+        """A `MaskedConv2D`'s window with its input `pixel` stored at column `col` (`commit`)."""
+        return self.layer.step_write(state, col, pixel)
 
 
 def split_inputs(model):
@@ -539,7 +223,9 @@ class IncrementalModel:
         for node, rule, _ in self.plan:
             if not any(id(tensor) in prefix for tensor in node.input_tensors):
                 continue
-            if isinstance(rule, MaskedConvRule) and (rule.row_output or rule.centre_ignores_last_channel(channels)):
+            layer = node.operation
+            if (isinstance(rule, LayerStepRule) and isinstance(layer, MaskedConv2D)
+                    and (layer.step_reads_row_right() or layer.step_ignores_last_channel(channels))):
                 entries.append((node, rule, "write"))
             elif type(rule) is PointwiseRule or isinstance(rule, ReshapeRule):
                 entries.append((node, rule, "step"))
@@ -571,7 +257,7 @@ class IncrementalModel:
         (batch, 1, 1, ...), or at row `row`, as (batch, 1, W, ...), when `col` is None."""
         values = dict(fixed)
         for key in self.spatial:
-            value = _rows(fixed[key], row, 1)
+            value = rows_at(fixed[key], row, 1)
             if col is not None:
                 value = ops.slice(value, [0, 0, col] + [0] * (len(value.shape) - 3),
                                   [ops.shape(value)[0], 1, 1] + list(value.shape[3:]))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import pixel_keras as pk
-from pixel_keras.incremental import IncrementalModel
+from pixel_keras.incremental import IncrementalModel, PointwiseRule, register_rule
 from pixel_keras.layers import MaskedConv2D
 from pixel_keras.layers.conditioning import Conditioning
+from pixel_keras.layers.incremental_step import IncrementalStep
 from pixel_keras.multiscale import small_positions
 from pixel_keras.backend import uniform
 from pixel_keras.sampling import Sampler
@@ -192,6 +193,56 @@ def test_a_layer_without_a_rule_falls_back_to_the_plain_loop():
         sampler = Sampler(shifted)
     assert sampler.method == "plain" and "class Roll" in str(caught[0].message)
     assert sampler.sample(2, seed=0).shape == (2, 2, 2, 1)
+
+
+class _LeftNeighbour(IncrementalStep, keras.layers.Layer):
+    """A user layer with the incremental-step protocol: its output at (r, c) is its input at
+    (r, c - 1), zero in column 0 (the past only, so it may follow any layer)."""
+
+    def call(self, inputs):
+        return keras.ops.pad(inputs, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
+
+    def step_start(self, batch, width):
+        return (), (keras.ops.zeros((batch, 1, 1, 6)),)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        return (inputs,), state[0]
+
+    def end_of_row(self, weights, state):
+        return (keras.ops.zeros_like(state[0]),)
+
+
+class _Doubled(keras.layers.Layer):
+    """A user layer with no protocol: it samples fast through a registered rule."""
+
+    def call(self, inputs):
+        return 2.0 * inputs
+
+
+@register_rule(_Doubled)
+class _DoubledRule(PointwiseRule):
+    calls = 0
+
+    def step(self, state, row, col, args, kwargs):
+        _DoubledRule.calls += 1
+        return state, 2.0 * args[0]
+
+
+def test_user_layers_sample_fast_by_the_protocol_or_a_registered_rule():
+    image_shape, num_levels = (2, 3, 1), 4
+    keras.utils.set_random_seed(1)
+    images = keras.Input(image_shape, dtype="int32", name="images")
+    x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0)(images)
+    x = MaskedConv2D(6, 3, "A", 1)(x)
+    x = keras.layers.Add()([x, _LeftNeighbour()(x)])
+    x = keras.layers.ReLU()(_Doubled()(x))
+    x = MaskedConv2D(num_levels, 1, "B", 1, kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(x)
+    model = keras.Model(images, keras.layers.Reshape(image_shape + (num_levels,))(x))
+    plan = IncrementalModel(model, image_shape).plan
+    assert [type(rule).__name__ for _, rule, _ in plan if type(rule.layer) in (_LeftNeighbour, _Doubled)] == [
+        "LayerStepRule", "_DoubledRule"]
+    _check_logits(model, image_shape, num_levels)
+    assert _DoubledRule.calls > 0
 
 
 @pytest.mark.parametrize("arch", slow_except(CONDITIONAL_ARCHS, "row_lstm"))

@@ -3,13 +3,15 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan
+from pixel_keras.layers.incremental_step import (IncrementalStep, add_conditioning, flat_pixel, in_compute_dtype,
+                                                 put_at, rows_at)
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan, lstm_update
 from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.skew import Skew, Unskew
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class DiagonalBiLSTM(CausalLSTMLayer):
+class DiagonalBiLSTM(IncrementalStep, CausalLSTMLayer):
     """Diagonal BiLSTM (van den Oord et al. 2016, Section 3.2).
 
     Each direction: a 1 x 1 input-to-state convolution with mask B, skew the map so that diagonals
@@ -23,6 +25,16 @@ class DiagonalBiLSTM(CausalLSTMLayer):
         color_channels: colour groups of the image (1 grayscale, 3 RGB).
         kernel_initializer: initializer of the kernels.
         **kwargs: base `keras.layers.Layer` arguments.
+
+    Incremental step (`pixel_keras.layers.incremental_step`): left to right, the skewed scan's
+    state at (r, c) comes from (r - 1, c) (tap 0) and (r, c - 1) (tap 1, and the cell state): a
+    step advances it one pixel; positions of the skewed map off the image have zero state, exactly
+    the zero padding used here. The right-to-left direction at (r, c) reads (r - 1, c) and
+    (r, c + 1); its output is added shifted down a row, so a step reads only the finished row above,
+    and `end_of_row` scans row r right to left once the layer's input row r is final. State: h of
+    the previous row (left to right), the current row's h and c (one zero column in front: the left
+    neighbour of column 0), the current row's right-to-left input gates, and the right-to-left h of
+    the previous row.
     """
 
     def __init__(self, units, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
@@ -75,3 +87,47 @@ class DiagonalBiLSTM(CausalLSTMLayer):
         right = ops.flip(self.unskew(hidden[1]), axis=2)
         right_shifted_down = ops.pad(right[:, :-1], ((0, 0), (1, 0), (0, 0), (0, 0)))
         return left + right_shifted_down
+
+    def step_start(self, batch, width):
+        input_matrices = [ops.reshape(conv.kernel, (-1, 4 * self.units)) for conv in self.input_to_state]
+        input_biases = [in_compute_dtype(conv, conv.bias) for conv in self.input_to_state]
+        state_matrices = [ops.reshape(self.compute_kernel(kernel), (2 * self.units, 4 * self.units))
+                          for kernel in self.state_to_state]
+        row = ops.zeros((batch, width, self.units), self.compute_dtype)
+        padded_row = ops.zeros((batch, width + 1, self.units), self.compute_dtype)
+        gates = ops.zeros((batch, width, 4 * self.units), self.compute_dtype)
+        return (input_matrices, input_biases, state_matrices), (row, padded_row, padded_row, gates, row)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        input_matrices, input_biases, state_matrices = weights
+        hidden_above, hidden_row, cell_row, right_gates, right_above = state
+        pixel = flat_pixel(inputs)
+        left_gates, right_input = [add_conditioning(ops.matmul(pixel, matrix) + bias, conditioning)
+                                   for matrix, bias in zip(input_matrices, input_biases)]
+        right_gates = put_at(right_gates, col, right_input[:, None])
+        neighbours = ops.concatenate([rows_at(hidden_above, col, 1)[:, 0], rows_at(hidden_row, col, 1)[:, 0]], axis=-1)
+        gates = left_gates + ops.matmul(neighbours, state_matrices[0])
+        cell, hidden = lstm_update(gates, (rows_at(cell_row, col, 1)[:, 0],))
+        hidden_row = put_at(hidden_row, col + 1, hidden[:, None])
+        cell_row = put_at(cell_row, col + 1, cell[:, None])
+        out = hidden + rows_at(right_above, col, 1)[:, 0]  # right to left, shifted down one row
+        return (hidden_above, hidden_row, cell_row, right_gates, right_above), out[:, None, None]
+
+    def end_of_row(self, weights, state):
+        """The right-to-left scan of the finished row, which the next row reads."""
+        state_matrix = weights[2][1]
+        hidden_above, hidden_row, cell_row, right_gates, right_above = state
+        width = right_above.shape[1]
+
+        def body(step, hidden_right, cell_right, right_row):
+            col = width - 1 - step
+            neighbours = ops.concatenate([rows_at(right_above, col, 1)[:, 0], hidden_right], axis=-1)
+            gates = rows_at(right_gates, col, 1)[:, 0] + ops.matmul(neighbours, state_matrix)
+            cell_right, hidden_right = lstm_update(gates, (cell_right,))
+            return step + 1, hidden_right, cell_right, put_at(right_row, col, hidden_right[:, None])
+
+        zeros = ops.zeros_like(right_above[:, 0])
+        _, _, _, right_row = ops.while_loop(lambda step, *_: step < width, body,
+                                            (ops.convert_to_tensor(0), zeros, zeros, ops.zeros_like(right_above)),
+                                            maximum_iterations=width)
+        return (hidden_row[:, 1:], hidden_row, cell_row, right_gates, right_row)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from pixel_keras.layers.incremental_step import PIXEL, ROW, IncrementalStep, in_compute_dtype
 from pixel_keras.layers.masked_conv import MaskedConv2D
 
 
@@ -22,7 +23,7 @@ def shift_down(feature_map):
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class GatedBlock(keras.layers.Layer):
+class GatedBlock(IncrementalStep, keras.layers.Layer):
     """A Gated PixelCNN layer (van den Oord et al. 2016b, Figure 2) on the two stacks.
 
     Vertical stack: a k x k convolution with mask "V" (rows up to the current one, whole), gated.
@@ -48,6 +49,13 @@ class GatedBlock(keras.layers.Layer):
 
     Returns:
         [vertical output, horizontal output], each (batch, H, W, units).
+
+    Incremental step (`pixel_keras.layers.incremental_step`): the vertical stack (mask V: rows up
+    to the pixel's, whole) is a ROW stage: once row r is final, its k x k convolution over the
+    window of vertical input rows r - k // 2 .. r gives row r's pre-activations, hence the vertical
+    output of row r and the link that the horizontal stack of row r + 1 adds (the vertical map
+    shifted down). The horizontal stack is a PIXEL stage: its 1 x k mask-B window plus that link
+    row. State: the vertical input window, the horizontal convolution's window, the link row.
     """
 
     def __init__(self, units, kernel_size=3, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
@@ -91,6 +99,61 @@ class GatedBlock(keras.layers.Layer):
             vertical_pre = vertical_pre + vertical_bias
             horizontal_pre = horizontal_pre + horizontal_bias
         return [gate(vertical_pre), self.output_conv(gate(horizontal_pre))]
+
+    def step_stages(self, input_stages):
+        if list(input_stages[:2]) != [ROW, PIXEL] or self.horizontal.kernel_size[0] != 1 \
+                or self.output_conv.kernel_size != (1, 1):
+            raise NotImplementedError(
+                f"GatedBlock {self.name!r} needs a per-row vertical and a per-pixel horizontal input "
+                f"(and a 1 x k horizontal, 1 x 1 output convolution). Received stages {input_stages[:2]}."
+            )
+        return [ROW, PIXEL]
+
+    def step_start(self, batch, width):
+        link_matrix = ops.reshape(in_compute_dtype(self.link, self.link.kernel), (-1, self.link.filters))
+        link_bias = in_compute_dtype(self.link, self.link.bias) if self.link.use_bias else None
+        link_row = ops.zeros((batch, 1, width, self.link.filters), self.compute_dtype)  # row 0 reads a zero row above
+        if link_bias is not None:
+            link_row = link_row + link_bias
+        (vertical_weights, vertical_state), (horizontal_weights, horizontal_state), (output_weights, output_state) = [
+            conv.step_start(batch, width) for conv in (self.vertical, self.horizontal, self.output_conv)]
+        weights = (vertical_weights, horizontal_weights, output_weights, link_matrix, link_bias)
+        return weights, (vertical_state, horizontal_state, output_state, link_row)
+
+    @staticmethod
+    def _biases(conditioning):
+        return (None, None) if conditioning is None else ops.split(conditioning, 2, axis=-1)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        _, horizontal_weights, output_weights, _, _ = weights
+        vertical_state, horizontal_state, output_state, link_row = state
+        horizontal_state, pre = self.horizontal.step_apply(horizontal_weights, horizontal_state, col, inputs[1])
+        pre = pre + ops.slice(link_row, [0, 0, col, 0], [ops.shape(link_row)[0], 1, 1, link_row.shape[-1]])
+        bias = self._biases(conditioning)[1]
+        if bias is not None:
+            pre = pre + bias
+        output_state, out = self.output_conv.step_apply(output_weights, output_state, col, gate(pre))
+        return (vertical_state, horizontal_state, output_state, link_row), [None, out]
+
+    def row_step(self, weights, state, inputs, conditioning=None):
+        vertical_weights, _, _, link_matrix, link_bias = weights
+        (window,), horizontal_state, output_state, _ = state
+        conv = self.vertical
+        window = ops.slice_update(window, [0, conv.kernel_size[0] // 2, conv.kernel_size[1] // 2, 0], inputs[0])
+        pre = conv.row_apply(vertical_weights, window)
+        link_row = ops.matmul(pre, link_matrix)
+        if link_bias is not None:
+            link_row = link_row + link_bias
+        bias = self._biases(conditioning)[0]
+        if bias is not None:
+            pre = pre + bias
+        return ((window,), horizontal_state, output_state, link_row), [gate(pre), None]
+
+    def end_of_row(self, weights, state):
+        vertical_weights, horizontal_weights = weights[:2]
+        vertical_state, horizontal_state, output_state, link_row = state
+        return (self.vertical.end_of_row(vertical_weights, vertical_state),
+                self.horizontal.end_of_row(horizontal_weights, horizontal_state), output_state, link_row)
 
     def compute_output_shape(self, input_shape):
         vertical_shape, horizontal_shape = input_shape

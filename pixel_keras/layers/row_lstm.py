@@ -3,12 +3,13 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan
+from pixel_keras.layers.incremental_step import IncrementalStep, add_conditioning, flat_pixel, put_at, rows_at
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan, lstm_update
 from pixel_keras.layers.masked_conv import MaskedConv2D
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class RowLSTM(CausalLSTMLayer):
+class RowLSTM(IncrementalStep, CausalLSTMLayer):
     """Row LSTM (van den Oord et al. 2016, Section 3.1).
 
     The input-to-state map of every row is one k x 1 convolution along the row with mask B,
@@ -22,6 +23,11 @@ class RowLSTM(CausalLSTMLayer):
         color_channels: colour groups of the image (1 grayscale, 3 RGB).
         kernel_initializer: initializer of both kernels.
         **kwargs: base `keras.layers.Layer` arguments.
+
+    Incremental step (`pixel_keras.layers.incremental_step`): the gates at one pixel from its 1 x k
+    input window and the k hidden states above; state: the input-to-state window, the previous
+    row's h (zero-padded by k // 2 on both sides) and c, and the current row's h and c, which
+    become the previous row's at the end of the row.
     """
 
     def __init__(self, units, kernel_size=3, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
@@ -59,6 +65,29 @@ class RowLSTM(CausalLSTMLayer):
 
         hidden_rows = lstm_scan(step_gates, zeros, input_gates)
         return ops.transpose(hidden_rows, (1, 0, 2, 3))
+
+    def step_start(self, batch, width):
+        state_matrix = ops.reshape(self.compute_kernel(self.state_to_state), (-1, 4 * self.units))
+        hidden = ops.zeros((batch, width + 2 * (self.kernel_size // 2), self.units), self.compute_dtype)
+        cell = ops.zeros((batch, width, self.units), self.compute_dtype)
+        conv_weights, conv_state = self.input_to_state.step_start(batch, width)
+        return (conv_weights, state_matrix), (conv_state, hidden, cell, hidden, cell)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        conv_weights, state_matrix = weights
+        conv_state, hidden_above, cell_above, hidden_row, cell_row = state
+        conv_state, input_gates = self.input_to_state.step_apply(conv_weights, conv_state, col, inputs)
+        gates = add_conditioning(flat_pixel(input_gates), conditioning)
+        above = rows_at(hidden_above, col, self.kernel_size)  # positions col - k // 2 .. col + k // 2
+        gates = gates + ops.matmul(ops.reshape(above, (-1, state_matrix.shape[0])), state_matrix)
+        cell, hidden = lstm_update(gates, (rows_at(cell_above, col, 1)[:, 0],))
+        hidden_row = put_at(hidden_row, col + self.kernel_size // 2, hidden[:, None])
+        cell_row = put_at(cell_row, col, cell[:, None])
+        return (conv_state, hidden_above, cell_above, hidden_row, cell_row), hidden[:, None, None]
+
+    def end_of_row(self, weights, state):
+        conv_state, _, _, hidden_row, cell_row = state
+        return (self.input_to_state.end_of_row(weights[0], conv_state), hidden_row, cell_row, hidden_row, cell_row)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size}

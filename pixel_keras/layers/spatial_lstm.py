@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
-from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan
+from pixel_keras.layers.incremental_step import (IncrementalStep, add_conditioning, flat_pixel, in_compute_dtype,
+                                                 put_at, rows_at)
+from pixel_keras.layers.lstm_cell import CausalLSTMLayer, conv1d_by_matmul, lstm_scan, lstm_update
 from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.skew import Skew, Unskew
 
@@ -14,7 +16,7 @@ def _shift_down_one_row(column):
 
 
 @keras.saving.register_keras_serializable(package="pixel_keras")
-class SpatialLSTM(CausalLSTMLayer):
+class SpatialLSTM(IncrementalStep, CausalLSTMLayer):
     """Spatial LSTM ("Generative Image Modeling Using Spatial LSTMs", Theis & Bethge 2015).
 
     c_ij = g * i + f^c * c_{i,j-1} + f^r * c_{i-1,j},  h_ij = o * tanh(c_ij), the gates being an
@@ -30,6 +32,10 @@ class SpatialLSTM(CausalLSTMLayer):
         color_channels: colour groups of the image (1 grayscale, 3 RGB).
         kernel_initializer: initializer of the kernels.
         **kwargs: base `keras.layers.Layer` arguments.
+
+    Incremental step (`pixel_keras.layers.incremental_step`): h and c at one pixel from the pixel
+    above and the one to the left (zero off the image, as in the skewed scan). State: the previous
+    row's h and c, the current row's h and c (one zero column in front).
     """
 
     # Gate blocks in `lstm_update`'s order: o, f^c (left cell), f^r (cell above), i, g.
@@ -77,3 +83,27 @@ class SpatialLSTM(CausalLSTMLayer):
 
         hidden = lstm_scan(step_gates, zeros, columns, left_and_above_cells)  # (H + W - 1, B, H, h)
         return self.unskew(ops.transpose(hidden, (1, 2, 0, 3)))
+
+    def step_start(self, batch, width):
+        conv, gates = self.input_to_state, self.conditioning_units
+        input_matrix, input_bias = ops.reshape(conv.kernel, (-1, gates)), in_compute_dtype(conv, conv.bias)
+        state_matrix = ops.reshape(self.compute_kernel(self.state_to_state), (2 * self.units, gates))
+        row = ops.zeros((batch, width, self.units), self.compute_dtype)
+        padded_row = ops.zeros((batch, width + 1, self.units), self.compute_dtype)
+        return (input_matrix, input_bias, state_matrix), (row, row, padded_row, padded_row)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        input_matrix, input_bias, state_matrix = weights
+        hidden_above, cell_above, hidden_row, cell_row = state
+        gates = add_conditioning(ops.matmul(flat_pixel(inputs), input_matrix) + input_bias, conditioning)
+        neighbours = ops.concatenate([rows_at(hidden_above, col, 1)[:, 0], rows_at(hidden_row, col, 1)[:, 0]], axis=-1)
+        gates = gates + ops.matmul(neighbours, state_matrix)
+        cells = (rows_at(cell_row, col, 1)[:, 0], rows_at(cell_above, col, 1)[:, 0])  # forget gates f^c, f^r
+        cell, hidden = lstm_update(gates, cells)
+        hidden_row = put_at(hidden_row, col + 1, hidden[:, None])
+        cell_row = put_at(cell_row, col + 1, cell[:, None])
+        return (hidden_above, cell_above, hidden_row, cell_row), hidden[:, None, None]
+
+    def end_of_row(self, weights, state):
+        _, _, hidden_row, cell_row = state
+        return (hidden_row[:, 1:], cell_row[:, 1:], hidden_row, cell_row)
