@@ -49,24 +49,56 @@ def load_all():
 
 
 class _LoadWithKeras(importlib.abc.MetaPathFinder):
-    """Runs `load_all` right after `keras` itself is imported, once: a program that imports us
-    first and then loads a .keras file with Keras alone finds our objects registered."""
+    """Runs `load_all` once Keras is imported: a program that imports us first and then loads a
+    .keras file with Keras alone finds our objects registered.
+
+    Where Keras is first imported by one of our submodules (a program whose first import is e.g.
+    `from pixel_keras.layers import MaskedConv2D`), loading everything at that moment would import
+    modules that need the half-initialised submodule (a circular import): then `load_all` waits until
+    the outermost of our submodules being imported has finished."""
+
+    def __init__(self):
+        self.depth, self.pending, self.finding = 0, False, False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
+        if self.finding or not (fullname == "keras" or fullname.startswith(__name__ + ".")):
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
+        self.finding = True  # importlib.util.find_spec asks the finders again, this one included
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.finding = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_keras = spec.loader.exec_module
-
-        def exec_module(module):
-            exec_keras(module)
-            load_all()
-
-        spec.loader.exec_module = exec_module
+        execute = spec.loader.exec_module
+        spec.loader.exec_module = self._keras(execute) if fullname == "keras" else self._ours(execute)
         return spec
+
+    def _keras(self, execute):
+        def exec_module(module):
+            execute(module)
+            if self.depth:
+                self.pending = True
+            else:
+                self._load()
+        return exec_module
+
+    def _ours(self, execute):
+        def exec_module(module):
+            self.depth += 1
+            try:
+                execute(module)
+            finally:
+                self.depth -= 1
+            if not self.depth and self.pending:
+                self._load()
+        return exec_module
+
+    def _load(self):
+        self.pending = False
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        load_all()
 
 
 def __getattr__(name):

@@ -114,3 +114,17 @@ def test_wheel_ships_the_pretrained_models(wheel):
     for record in shipped:
         for suffix in (".json", ".keras"):
             assert f"pixel_keras/pretrained_models/{record.stem}{suffix}" in names, (record.stem, suffix)
+
+
+@slow
+def test_any_submodule_can_be_a_programs_first_import():
+    """A program whose first import is one of our submodules (a user's own arch file starts with
+    `from pixel_keras.layers import MaskedConv2D`) gets it, and every Keras object of ours is
+    registered after it (what loading a .keras file needs): no circular import."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for first in ("from pixel_keras.layers import MaskedConv2D", "from pixel_keras.models import build_model",
+                  "import pixel_keras.incremental", "import pixel_keras.codec"):
+        code = f"{first}\nimport keras\nassert keras.saving.get_registered_object('pixel_keras>DiscretizedLogisticMixture')"
+        result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        assert result.returncode == 0, (first, result.stderr[-2000:])
