@@ -214,7 +214,7 @@ def test_training_pipelines_cache_uint8_and_cast_per_batch():
     from training.run import make_pipelines
 
     splits = load_dataset("digits")
-    args = argparse.Namespace(seed=0, batch_size=4, validation_images=8, eval_batch_size=4)
+    args = argparse.Namespace(seed=0, batch_size=4, validation_images=8, eval_batch_size=4, perturb_rate=0.0)
     for pipeline in make_pipelines(splits, args, 0, tf.data.Options()):
         cached = _cached_element_specs(pipeline)
         assert [spec.dtype for spec in cached] == [tf.uint8]
