@@ -181,3 +181,21 @@ for _arch in (
 ):
     register_arch(_arch)
 assert arch_names() == BUILTIN_NAMES
+
+
+def _snail(function):
+    """PixelSNAIL's builders, in its layer file (`pixel_keras.layers.causal_attention`), loaded on first use."""
+
+    def call(*args, **kwargs):
+        from pixel_keras.layers import causal_attention
+
+        return getattr(causal_attention, function)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = function
+    return call
+
+
+# PixelSNAIL (issue 28): registered like a user arch (pk.ARCHS stays the five built-ins).
+register_arch(Arch(name="pixelsnail", build_block=_snail("pixelsnail_block"), cpu_size=(4, 32), cpu_minutes=20.0,
+                   description="PixelSNAIL: residual masked convolutions and causal self-attention over all earlier pixels",
+                   conditioning="added", layer_cases=_snail("pixelsnail_cases")))

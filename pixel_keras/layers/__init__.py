@@ -7,5 +7,6 @@ from pixel_keras.layers.masked_conv import MaskedConv2D
 from pixel_keras.layers.row_lstm import RowLSTM
 from pixel_keras.layers.skew import Skew, Unskew
 from pixel_keras.layers.spatial_lstm import SpatialLSTM
+from pixel_keras.layers.causal_attention import CausalSelfAttention  # noqa: E402  (after MaskedConv2D)
 
-__all__ = ["Conditioning", "DiagonalBiLSTM", "GatedBlock", "MaskedConv2D", "RowLSTM", "Skew", "SpatialLSTM", "Unskew"]
+__all__ = ["CausalSelfAttention", "Conditioning", "DiagonalBiLSTM", "GatedBlock", "MaskedConv2D", "RowLSTM", "Skew", "SpatialLSTM", "Unskew"]

@@ -1,0 +1,186 @@
+"""`CausalSelfAttention`: PixelSNAIL's causal multi-head self-attention (Chen et al. 2018), and the
+`pixelsnail` arch's block builder and layer-harness cases (`pixel_keras.archs` registers it).
+
+Exactness (the choice, and why it is exact). A query at pixel i attends to keys and values of
+strictly earlier PIXELS j < i in raster order, never to pixel i itself; pixel i's own information
+reaches the block's output through the residual mask-B convolutions instead. Keys and values at an
+earlier pixel may read all of its features (every colour group of pixel j precedes every sub-pixel
+of pixel i). The query is where the colour order R -> G -> B matters: the stream's colour group c
+at pixel i reads channels < c of pixel i, so the queries of the heads of colour group c come from a
+mask-B 1 x 1 projection (input groups <= c), and the output projection is mask B too (output group
+c reads the heads of groups <= c). Hence output group c at pixel i reads x_<i and channels < c of
+pixel i: mask-B semantics, exactly, as the convolutions around it. Each colour group has its own
+`heads` heads (heads * color_channels in all), so no dot product mixes groups.
+
+Every query also sees a "null" slot (score 0, value 0), so that the first pixel, with no earlier
+pixel, has a defined (zero) output and a query can attend to nothing.
+
+Incremental step: a key / value cache of the image's H * W positions; at pixel (row, col) the
+query attends to the cache's first row * W + col entries, then the pixel's key and value are
+written at its position (the walk runs a pixel's step once per colour channel; the last run, whose
+stream is final at the pixel, writes the entry the later pixels read).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from pixel_keras.layers.incremental_step import IncrementalStep, flat_pixel, in_compute_dtype
+from pixel_keras.masks import causal_mask
+
+_NEG = -1e9  # score of a masked key, in float32 (the softmax always runs in float32)
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
+    """Multi-head self-attention over the strictly earlier pixels, in raster order.
+
+    Args:
+        units: output features.
+        heads: heads per colour group (heads * color_channels heads in all).
+        key_dim: features of each head's queries and keys (and values).
+        color_channels: colour groups of the image (1 grayscale, 3 RGB); input and output features
+            are split into that many contiguous groups (as `MaskedConv2D`'s).
+        kernel_initializer: initializer of the four projections.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Input (batch, H, W, features); output (batch, H, W, units). Memory: the scores are
+    (batch, heads * color_channels, H * W, H * W) floats.
+    """
+
+    def __init__(self, units, heads=2, key_dim=16, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("units", units), ("heads", heads), ("key_dim", key_dim), ("color_channels", color_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Expected {name} to be a positive integer. Received {name}={value!r}.")
+        self.units, self.heads, self.key_dim, self.color_channels = units, heads, key_dim, color_channels
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.query_mask = self.output_mask = None
+
+    @property
+    def total_heads(self):
+        return self.heads * self.color_channels
+
+    def build(self, input_shape):
+        features, inner = input_shape[-1], self.total_heads * self.key_dim
+        # Heads are group-major (the first `heads` heads are colour group 0's): 1 x 1 mask-B masks.
+        self.query_mask = causal_mask((1, 1), features, inner, "B", self.color_channels)[0, 0]
+        self.output_mask = causal_mask((1, 1), inner, self.units, "B", self.color_channels)[0, 0]
+        for part, shape in (("query", (features, inner)), ("key", (features, inner)),
+                            ("value", (features, inner)), ("output", (inner, self.units))):
+            setattr(self, f"{part}_kernel", self.add_weight(name=f"{part}_kernel", shape=shape,
+                                                            initializer=self.kernel_initializer))
+            setattr(self, f"{part}_bias", self.add_weight(name=f"{part}_bias", shape=shape[-1:], initializer="zeros"))
+
+    def _weights(self):
+        """(query, key, value, output) (kernel, bias) pairs in the compute dtype, masks applied."""
+        masks = {"query": self.query_mask, "output": self.output_mask}
+        pairs = []
+        for part in ("query", "key", "value", "output"):
+            kernel = in_compute_dtype(self, getattr(self, f"{part}_kernel").value)
+            if part in masks:
+                kernel = kernel * ops.cast(masks[part], self.compute_dtype)
+            pairs.append((kernel, in_compute_dtype(self, getattr(self, f"{part}_bias").value)))
+        return tuple(pairs)
+
+    def _attend(self, queries, keys, values, allowed):
+        """Softmax attention with a null slot: queries (b, n, heads, d), keys / values (b, m, heads,
+        d), `allowed` (n, m) or (b, 1, n, m) booleans -> (b, n, heads * d)."""
+        scores = ops.einsum("bnhd,bmhd->bhnm", queries, keys)
+        scores = ops.cast(scores, "float32") / math.sqrt(self.key_dim)
+        scores = ops.where(allowed, scores, _NEG)
+        scores = ops.concatenate([scores, ops.zeros_like(scores[..., :1])], axis=-1)  # the null slot
+        weights = ops.cast(ops.softmax(scores, axis=-1)[..., :-1], self.compute_dtype)
+        out = ops.einsum("bhnm,bmhd->bnhd", weights, values)
+        return ops.reshape(out, (ops.shape(out)[0], ops.shape(out)[1], self.total_heads * self.key_dim))
+
+    def _project(self, x, pair):
+        kernel, bias = pair
+        return ops.matmul(x, kernel) + bias
+
+    def _split_heads(self, x):
+        return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], self.total_heads, self.key_dim))
+
+    def call(self, inputs):
+        query, key, value, output = self._weights()
+        shape = ops.shape(inputs)
+        positions = shape[1] * shape[2]
+        flat = ops.reshape(inputs, (shape[0], positions, inputs.shape[-1]))
+        queries, keys, values = (self._split_heads(self._project(flat, pair)) for pair in (query, key, value))
+        index = ops.arange(positions)
+        allowed = ops.expand_dims(index, 1) > ops.expand_dims(index, 0)  # key j strictly before query i
+        out = self._project(self._attend(queries, keys, values, allowed), output)
+        return ops.reshape(out, (shape[0], shape[1], shape[2], self.units))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "heads": self.heads, "key_dim": self.key_dim,
+                "color_channels": self.color_channels,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+    # Incremental step (the protocol of pixel_keras.layers.incremental_step), with the image's
+    # height from `AttentionStepRule`: the cache holds every position.
+
+    def step_start(self, batch, width, height=None):
+        if height is None:
+            raise NotImplementedError(f"CausalSelfAttention {self.name!r} needs the image height to size its cache.")
+        inner = (batch, height * width, self.total_heads, self.key_dim)
+        cache = ops.zeros(inner, self.compute_dtype)
+        return (self._weights(), width), (ops.zeros((), "int32"), cache, cache)
+
+    def step(self, weights, state, col, inputs, conditioning=None):
+        (query, key, value, output), width = weights
+        row, keys, values = state
+        pixel = flat_pixel(inputs)[:, None]  # (b, 1, features)
+        position = row * width + ops.cast(col, "int32")
+        allowed = ops.reshape(ops.arange(keys.shape[1]) < position, (1, 1, 1, -1))
+        queries = self._split_heads(self._project(pixel, query))
+        out = self._project(self._attend(queries, keys, values, allowed), output)
+        start = [0, position, 0, 0]
+        keys = ops.slice_update(keys, start, self._split_heads(self._project(pixel, key)))
+        values = ops.slice_update(values, start, self._split_heads(self._project(pixel, value)))
+        return (row, keys, values), ops.reshape(out, (-1, 1, 1, self.units))
+
+    def end_of_row(self, weights, state):
+        row, keys, values = state
+        return (row + 1, keys, values)
+
+
+def _register_rule():
+    """The walk's rule for the layer: the owned step, with the image's height (the cache's size)."""
+    from pixel_keras.incremental import LayerStepRule, register_rule
+
+    @register_rule(CausalSelfAttention)
+    class AttentionStepRule(LayerStepRule):
+        def start(self, batch):
+            self.weights, state = self.layer.step_start(batch, self.image_shape[1], self.image_shape[0])
+            return state
+
+    return AttentionStepRule
+
+
+AttentionStepRule = _register_rule()
+
+
+def pixelsnail_block(x, index, spec, heads=2):
+    """A residual PixelCNN block (1 x 1, 3 x 3 mask B with the conditioning bias, 1 x 1; the
+    PixelCNN's layers and names) then causal attention over its result: the block adds both."""
+    from pixel_keras.blocks import pixelcnn_block
+
+    convolved = pixelcnn_block(x, index, spec)
+    inner = keras.layers.Add(name=f"attention{index}_input")([x, convolved])
+    inner = keras.layers.ReLU(name=f"attention{index}_relu")(inner)
+    attended = CausalSelfAttention(2 * spec.hidden, heads, max(1, spec.hidden // heads), spec.color_channels,
+                                   name=f"attention{index}")(inner)
+    return keras.layers.Add(name=f"block{index}_sum")([convolved, attended])
+
+
+def pixelsnail_cases():
+    case = dict(layer_cls=CausalSelfAttention, expected_num_trainable_weights=8)
+    return [dict(case, name="gray", init_kwargs={"units": 4, "heads": 2, "key_dim": 3},
+                 input_shape=(2, 3, 3, 1), expected_output_shape=(2, 3, 3, 4)),
+            dict(case, name="rgb", init_kwargs={"units": 6, "heads": 1, "key_dim": 2, "color_channels": 3},
+                 input_shape=(2, 3, 3, 3), expected_output_shape=(2, 3, 3, 6))]
