@@ -54,13 +54,15 @@ def _serving_functions(model, jit_compile=False, max_sample_images=MAX_SAMPLE_IM
     """
     import tensorflow as tf
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats, log_prob_from_logits, model_spec, num_classes_of
+    from pixel_keras.likelihood import bits_per_dim_from_nats, model_spec, num_classes_of
     from pixel_keras.sampling import Sampler
+    from pixel_keras.views import observed_view
 
     image_shape, num_levels = model_spec(model)
     num_classes = num_classes_of(model)
     height, width, channels = image_shape
     sampler = Sampler(model, jit_compile=jit_compile)
+    observed = observed_view(model)
     expected = f"[batch, {height}, {width}, {channels}]"
 
     def check(condition, message, *received):
@@ -134,10 +136,10 @@ def _serving_functions(model, jit_compile=False, max_sample_images=MAX_SAMPLE_IM
         checks = image_checks(images, max_score_images, "max_score_images")
         checks += label_checks(labels, batch_of(images), "batch")
 
-        def score():
+        def score():  # the head's observed level, as pk.log_prob scores it (a mixture: K logistics, not K x L)
             valid = as_images(images)
-            return log_prob_from_logits(model([valid, *as_labels(labels)] if labels is not None else valid,
-                                              training=False), valid)
+            output = observed.model([valid, *as_labels(labels)] if labels is not None else valid, training=False)
+            return tf.reduce_sum(observed.log_probs(output, valid), axis=[1, 2, 3])
 
         # An empty batch skips the network too (a convolution over 0 images fails in TensorFlow).
         log_prob = when_valid(checks + [batch_of(images) > 0], score, lambda: tf.zeros([0], tf.float32))

@@ -18,6 +18,10 @@ _PUBLIC = {
     # the architecture registry (Keras-free: `from pixel_keras.archs import arch_names` loads no Keras)
     "Arch": "pixel_keras.archs", "BlockSpec": "pixel_keras.archs", "arch_names": "pixel_keras.archs",
     "get_arch": "pixel_keras.archs", "register_arch": "pixel_keras.archs", "unregister_arch": "pixel_keras.archs",
+    # the head registry (Keras-free too)
+    "Head": "pixel_keras.head_registry", "ObservedView": "pixel_keras.head_registry",
+    "get_head": "pixel_keras.head_registry", "head_names": "pixel_keras.head_registry",
+    "register_head": "pixel_keras.head_registry", "unregister_head": "pixel_keras.head_registry",
     "NegativeLogLikelihood": "pixel_keras.likelihood", "bits_per_dim": "pixel_keras.likelihood",
     "log_prob": "pixel_keras.likelihood",
     "build_multiscale_model": "pixel_keras.multiscale",

@@ -11,7 +11,7 @@ from keras import ops
 from pixel_keras.heads import observed_level_log_probs
 from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim_from_nats, targets_in_range
 from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
-from pixel_keras.views import parameter_view
+from pixel_keras.views import observed_view
 
 
 def check_lr_schedule(schedule):
@@ -160,7 +160,8 @@ class MixtureNegativeLogLikelihood(keras.losses.Loss):
 
 
 def training_view(model):
-    """(model to fit, its loss) for a model from `build_model` / `build_multiscale_model`.
+    """(model to fit, its loss) for a model from `build_model` / `build_multiscale_model`: its
+    head's `views.observed_view`.
 
     Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: its
     `views.parameter_view` (the same layers and weights, outputting the head's parameters) with
@@ -168,11 +169,8 @@ def training_view(model):
     `model`; `model` itself keeps the per-level output that the samplers, codec and export read,
     and is what to save.
     """
-    found = parameter_view(model)
-    if found is None:
-        return model, NegativeLogLikelihood()
-    view, num_levels, log_scale_min = found
-    return view, MixtureNegativeLogLikelihood(num_levels, log_scale_min)
+    observed = observed_view(model)
+    return observed.model, observed.loss
 
 
 def compile_for_training(model, optimizer, jit_compile="auto"):

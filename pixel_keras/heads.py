@@ -15,37 +15,88 @@
 import keras
 from keras import ops
 
-HEADS = ("categorical", "logistic_mixture")
+from pixel_keras.head_registry import BUILTIN_HEADS, ObservedView, get_head
+
+HEADS = BUILTIN_HEADS  # the built-ins (`pixel_keras.head_registry.head_names()` lists any a user registered)
 # Per component: a mixture logit, a mean and a log-scale.
 PARAMS_PER_COMPONENT = 3
 
 
 def check_head(head, num_mixtures):
     """Validate `build_model`'s head arguments; raise ValueError quoting what was received."""
-    if head not in HEADS:
-        raise ValueError(f"Expected head to be one of {HEADS}. Received head={head!r}.")
+    get_head(head)
     if not isinstance(num_mixtures, int) or isinstance(num_mixtures, bool) or num_mixtures < 1:
         raise ValueError(f"Expected num_mixtures to be a positive integer. Received num_mixtures={num_mixtures!r}.")
 
 
 def features_per_channel(head, num_levels, num_mixtures):
-    """Features of the head convolution for each colour channel."""
-    if head == "logistic_mixture":
-        return PARAMS_PER_COMPONENT * num_mixtures
-    return 1 if num_levels == 2 else num_levels
+    """Features of the head convolution for each colour channel (the registered head's)."""
+    return get_head(head).features_per_channel(num_levels, num_mixtures)
 
 
 def head_output(features, head, image_shape, num_levels, num_mixtures):
-    """The model's output from the head convolution's features (batch, H, W, C * per-channel):
-    a Reshape (categorical) or a Reshape plus `DiscretizedLogisticMixture`, named "logits".
-    Float32 under every mixed-precision policy: the likelihoods need float32 logits."""
+    """The model's output from the head convolution's features (batch, H, W, C * per-channel), the
+    registered head's `build_output`; its last layer is named "logits"."""
+    return get_head(head).build_output(features, tuple(image_shape), num_levels, num_mixtures)
+
+
+# The categorical head (the paper's): per channel, num_levels softmax logits, or one Bernoulli logit.
+
+def categorical_features(num_levels, num_mixtures):
+    return 1 if num_levels == 2 else num_levels
+
+
+def categorical_output(features, image_shape, num_levels, num_mixtures):
+    """A Reshape to (H, W, C[, L]) named "logits", float32 under every mixed-precision policy: the
+    likelihoods need float32 logits."""
     height, width, channels = image_shape
-    per_channel = features_per_channel(head, num_levels, num_mixtures)
-    if head == "categorical":
-        shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
-        return keras.layers.Reshape(shape, name="logits", dtype="float32")(features)
-    params = keras.layers.Reshape((height, width, channels, per_channel), name="head_params", dtype="float32")(features)
+    shape = (height, width, channels) if num_levels == 2 else (height, width, channels, num_levels)
+    return keras.layers.Reshape(shape, name="logits", dtype="float32")(features)
+
+
+def categorical_observed_view(model):
+    """The model itself, its logits' log-softmax at the observed level, `NegativeLogLikelihood`."""
+    from pixel_keras.likelihood import NegativeLogLikelihood, log_prob_per_channel_from_logits
+
+    return ObservedView(model, lambda logits, images: log_prob_per_channel_from_logits(logits, images),
+                        NegativeLogLikelihood())
+
+
+# The logistic mixture head (after PixelCNN++).
+
+def mixture_features(num_levels, num_mixtures):
+    return PARAMS_PER_COMPONENT * num_mixtures
+
+
+def mixture_output(features, image_shape, num_levels, num_mixtures):
+    """A Reshape to the parameters (H, W, C, 3K), "head_params", then `DiscretizedLogisticMixture`
+    ("logits"), both float32."""
+    height, width, channels = image_shape
+    params = keras.layers.Reshape((height, width, channels, mixture_features(num_levels, num_mixtures)),
+                                  name="head_params", dtype="float32")(features)
     return DiscretizedLogisticMixture(num_levels, num_mixtures, name="logits", dtype="float32")(params)
+
+
+def has_mixture_head(model):
+    from pixel_keras.inspection import all_layers
+
+    return any(isinstance(layer, DiscretizedLogisticMixture) for layer in all_layers(model))
+
+
+def mixture_observed_view(model):
+    """The parameter view (`views.parameter_view`: the same layers, outputting (batch, H, W, C, 3K)
+    parameters) scored at the observed level only, K logistics per sub-pixel instead of K x L
+    (`observed_level_log_probs`), and `MixtureNegativeLogLikelihood`: the full head's numbers to
+    float32 rounding at a 20th of the time."""
+    from pixel_keras.fitting import MixtureNegativeLogLikelihood
+    from pixel_keras.views import parameter_view
+
+    view, num_levels, log_scale_min = parameter_view(model)
+
+    def log_probs(params, images):
+        return observed_level_log_probs(ops.cast(params, "float32"), images, num_levels, log_scale_min)
+
+    return ObservedView(view, log_probs, MixtureNegativeLogLikelihood(num_levels, log_scale_min))
 
 
 def _log1mexp(x):

@@ -9,17 +9,8 @@ from keras import ops
 
 from pixel_keras.backend import model_function
 from pixel_keras.checks import check_batch_size
-from pixel_keras.heads import observed_level_log_probs
-from pixel_keras.layers.conditioning import Conditioning
-from pixel_keras.views import all_layers, parameter_view
-
-
-def model_spec(model):
-    """(image_shape, num_levels) of a model from `build_model`, read off its input and output."""
-    image_shape = tuple(model.inputs[0].shape[1:])  # images come first; a conditional model's labels second
-    output_rank = len(model.output_shape)
-    num_levels = 2 if output_rank == 4 else model.output_shape[-1]
-    return image_shape, num_levels
+from pixel_keras.inspection import all_layers, model_spec, num_classes_of  # noqa: F401  (where they always were)
+from pixel_keras.views import observed_view
 
 
 def check_images(images, image_shape, num_levels):
@@ -79,17 +70,6 @@ def bits_per_dim_from_nats(nats, image_shape):
     return nats / (float(np.prod(image_shape)) * math.log(2.0))
 
 
-def num_classes_of(model):
-    """K of a class-conditional model (second input `labels`), None for an unconditional model."""
-    if not any(tensor.name == "labels" for tensor in model.inputs):
-        return None
-    classes = {layer.num_classes for layer in all_layers(model)  # nested stages (multi-scale) included
-               if isinstance(layer, Conditioning) and layer.num_classes}
-    if len(classes) != 1:
-        raise ValueError(f"A model with a `labels` input needs one label Conditioning size. Found {sorted(classes)}.")
-    return classes.pop()
-
-
 def check_labels(labels, num_classes, batch):
     """Return `labels` as int32 after checking them against a model's `num_classes` (None:
     unconditional) and the batch size.
@@ -124,22 +104,21 @@ _SCORERS = weakref.WeakKeyDictionary()
 def _scorer(model, image_shape, conditional, per_pixel=False):
     """The model's compiled (images[, labels]) -> log p, made once per model and output kind
     (`model_function`: a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX),
-    so that repeated scoring does not run the network op by op. A logistic mixture head is scored
-    through its parameter view, observed level only (K logistics per sub-pixel instead of K x
-    num_levels). `per_pixel`: the (batch, H, W, C) terms whose sum the plain scorer returns."""
+    so that repeated scoring does not run the network op by op. Every head is scored through its
+    `views.observed_view`, observed level only (a logistic mixture: K logistics per sub-pixel
+    instead of K x num_levels; the SavedModel scores the same way). `per_pixel`: the (batch, H, W, C) terms whose sum the plain scorer returns."""
     scorers = _SCORERS.setdefault(model, {})
     if per_pixel not in scorers:
         weak_model = weakref.ref(model)  # the cache must not keep its key alive
-        mixture = parameter_view(model)  # (view, levels, floor): score the observed level only
+        observed = observed_view(model)  # the head's observed-level path (the mixture: its parameters)
+        # The model through a weak reference; a separate view (sharing its layers) held as it is.
+        network = weak_model if observed.model is model else (lambda view=observed.model: view)
+        log_probs = observed.log_probs
+        del observed
 
         def score(images, labels=None):
             inputs = images if labels is None else [images, labels]
-            if mixture is None:
-                terms = log_prob_per_channel_from_logits(weak_model()(inputs, training=False), images)
-            else:
-                view, num_levels, log_scale_min = mixture
-                params = ops.cast(view(inputs, training=False), "float32")
-                terms = observed_level_log_probs(params, images, num_levels, log_scale_min)
+            terms = log_probs(network()(inputs, training=False), images)
             return terms if per_pixel else ops.sum(terms, axis=(1, 2, 3))
 
         signature = [((None,) + tuple(image_shape), "int32", "images")] + [((None,), "int32", "labels")] * conditional

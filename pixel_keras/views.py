@@ -1,17 +1,11 @@
-"""Views of a model's layers: every layer (nested stages included), and the logistic mixture head's
-parameter view, which both training and scoring use to evaluate only the observed level's bin."""
+"""Views of a model's layers: every layer (nested stages included), its head's observed-level view
+(`observed_view`: what training, scoring and export evaluate), and the logistic mixture head's
+parameter view behind it."""
 
 import keras
 
 from pixel_keras.heads import DiscretizedLogisticMixture
-
-
-def all_layers(model):
-    """Every layer of `model`, those of nested models (a multi-scale model's stages) included."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
+from pixel_keras.inspection import all_layers  # noqa: F401  (where it always was)
 
 
 def _parameters_instead_of_probabilities(layer, *args, **kwargs):
@@ -42,3 +36,11 @@ def parameter_view(model):
     view = keras.models.clone_model(model, clone_function=lambda layer: layer,
                                     call_function=_parameters_instead_of_probabilities, recursive=True)
     return view, num_levels, log_scale_min
+
+
+def observed_view(model):
+    """The `head_registry.ObservedView` of `model`'s head (`head_registry.head_of`): the model to
+    run, how its output becomes the observed sub-pixels' log-probabilities, and the training loss."""
+    from pixel_keras.head_registry import head_of
+
+    return head_of(model).observed_view(model)

@@ -17,6 +17,7 @@ from pixel_keras.cli import (HelpFormatter, RunError, check_directory, int_range
                              positive_int, program_name, run_cli)
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
 from pixel_keras.archs import arch_names, get_arch
+from pixel_keras.head_registry import get_head, head_names
 from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
 
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
@@ -78,8 +79,8 @@ def parse_args(argv=None):
                         help="cosine: decay to 0 at the run's end, the last of --steps (or --epochs x "
                              "--steps-per-epoch) or the end of --max-minutes, whichever comes first (the run is then "
                              "complete); constant: no decay (a run cut by --max-minutes continues when re-run)")
-    parser.add_argument("--head", choices=("categorical", "logistic_mixture"), default="categorical",
-                        help="output head: softmax / sigmoid (paper) or a per-channel discretized logistic mixture")
+    parser.add_argument("--head", choices=head_names(), default="categorical",
+                        help="output head: " + "; ".join(f"{name}: {get_head(name).description}" for name in head_names()))
     parser.add_argument("--num-mixtures", type=positive_int, default=5,
                         help="logistic components per channel (--head logistic_mixture)")
     parser.add_argument("--dropout", type=number_range(0, 1, high_open=True), default=0.0,
@@ -284,6 +285,7 @@ def main(argv=None):
     from pixel_keras.data import load_dataset, with_labels
     from pixel_keras.fitting import TrainingBudget, compile_for_training, keep_model, make_optimizer
     from pixel_keras.xla import default_jit_compile
+    from pixel_keras.io import load_model_file
     from .callbacks import EpochSummary, Forecast, Gallery, MetricsLog, StepTensorBoard
     from .checkpoints import RunCheckpoints, SaveCheckpoints
     from .evaluate import evaluate_model, report
@@ -400,7 +402,7 @@ def main(argv=None):
               "run the same command again to continue")
     if not chief:
         return
-    evaluate_model(keras.models.load_model(checkpoints.best_path) if checkpoints.best_path.exists() else model,
+    evaluate_model(load_model_file(checkpoints.best_path)[0] if checkpoints.best_path.exists() else model,
                    splits, args.eval_batch_size, print_fn=print)
     report(run_dir, gallery.latest(step) if gallery else "none (--gallery-size 0)", tensorboard)
 
