@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from benchmarks.header import print_header
-from pixel_keras.cli import positive_int
+from pixel_keras.cli import RunError, positive_int, run_cli
 
 
 def png_bytes(image):
@@ -70,7 +70,7 @@ def main(argv=None):
     k = args.stitch
     tiles = np.stack(list(load_dataset("fashion_mnist").test.take(args.num * k * k).as_numpy_iterator()))
     if len(tiles) < args.num * k * k:
-        raise SystemExit(f"error: the test split has {len(tiles)} images, fewer than --num x --stitch**2")
+        raise RunError(f"the test split has {len(tiles)} images, fewer than --num x --stitch**2")
     images = stitch(tiles, k)
     dims = images[0].size
     decode_num = args.num if args.decode_num is None else min(args.decode_num, args.num)
@@ -94,7 +94,7 @@ def main(argv=None):
     decoded = codec.decompress(model, blobs[:decode_num], progress=True)
     decode_seconds = time.perf_counter() - start
     if not np.array_equal(decoded, images[:decode_num]):
-        raise SystemExit("error: a decoded image differs from the original")
+        raise RunError("a decoded image differs from the original")
     rows.append(("pixel_keras.codec", sum(map(len, blobs))))
     scorer = model if k == 1 else model_at_size(model, config, images.shape[1:])
     nll = float(np.mean(pk.bits_per_dim(scorer, images.astype(np.int32)))) if scorer is not None else float("nan")
@@ -147,4 +147,4 @@ def stitch(tiles, k):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks import worker
 from benchmarks.contenders import make_contender
 from benchmarks.header import print_header
-from pixel_keras.cli import number_range, positive_int
+from pixel_keras.cli import number_range, positive_int, run_cli
 
 ARCHS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
 SMALL, COLOUR = (28, 28, 1), (32, 32, 3)
@@ -170,4 +170,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from benchmarks.header import print_header
-from pixel_keras.cli import positive_int
+from pixel_keras.cli import positive_int, run_cli
 
 VARIANTS = (("categorical", "categorical", True), ("mixture, full head", "logistic_mixture", False),
             ("mixture, training view", "logistic_mixture", True))
@@ -44,4 +44,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

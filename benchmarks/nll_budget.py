@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks.contenders import PEER, run_in_process
 from benchmarks.header import print_header, runnable
-from pixel_keras.cli import non_negative_int, number_range, positive_int
+from pixel_keras.cli import non_negative_int, number_range, positive_int, run_cli
 
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
 
@@ -98,4 +98,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

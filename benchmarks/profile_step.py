@@ -15,7 +15,7 @@ import argparse
 
 from benchmarks.contenders import run_in_process
 from benchmarks.header import print_header
-from pixel_keras.cli import positive_int
+from pixel_keras.cli import positive_int, run_cli
 
 
 def main(argv=None):
@@ -45,4 +45,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

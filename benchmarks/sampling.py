@@ -21,7 +21,7 @@ import argparse
 
 from benchmarks.contenders import PEER, parse_spec, run_in_process
 from benchmarks.header import print_header, runnable
-from pixel_keras.cli import int_range, positive_int
+from pixel_keras.cli import int_range, positive_int, run_cli
 
 METHODS = ("plain", "fast")
 DEFAULT_CONTENDERS = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", PEER)
@@ -54,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

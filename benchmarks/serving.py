@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from benchmarks.header import print_header  # noqa: E402
-from pixel_keras.cli import positive_int  # noqa: E402
+from pixel_keras.cli import positive_int, run_cli  # noqa: E402
 from pixel_keras.cpu_defaults import CPU_SIZES  # noqa: E402
 from pixel_keras.archs import arch_names  # noqa: E402
 from pixel_keras.settings import ARCHS  # noqa: E402
@@ -70,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

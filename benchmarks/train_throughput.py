@@ -18,7 +18,7 @@ import argparse
 
 from benchmarks.contenders import run_in_process
 from benchmarks.header import print_header, runnable
-from pixel_keras.cli import positive_int
+from pixel_keras.cli import positive_int, run_cli
 
 DEFAULT_CONTENDERS = (
     "pixelcnn:layers=12,hidden=128", "row_lstm:layers=12,hidden=128", "diagonal_bilstm:layers=12,hidden=128",
@@ -56,4 +56,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

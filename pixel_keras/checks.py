@@ -24,3 +24,21 @@ def check_seed(seed):
     if not _is_integer(seed) or not low <= seed <= high:
         raise ValueError(f"Expected seed to be an integer in [-2**63, 2**63 - 1] (int64). Received seed={seed!r}.")
     return int(seed)
+
+
+def check_positive_int(name, value):
+    """`value` must be a positive int (not a bool), else a ValueError naming `name`."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received {name}={value!r}.")
+
+
+def check_image_shape(image_shape):
+    """(height, width, channels) of positive ints with 1 or 3 channels, else a ValueError quoting it."""
+    if len(tuple(image_shape)) != 3:
+        raise ValueError(f"Expected image_shape=(height, width, channels). Received image_shape={image_shape!r}.")
+    for name, value in zip(("height", "width", "channels"), image_shape):
+        check_positive_int(f"image_shape {name}", value)
+    if image_shape[2] not in (1, 3):
+        raise ValueError(
+            f"Expected 1 (grayscale) or 3 (RGB) channels. Received image_shape={tuple(image_shape)}."
+        )

@@ -142,10 +142,10 @@ def model_fingerprint(model):
     from keras import ops
 
     from pixel_keras.layers.masked_conv import MaskedConv2D
-    from pixel_keras.likelihood import model_spec, num_classes_of
+    from pixel_keras.inspection import model_spec, nested_layers, num_classes_of
 
     effective = {}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in nested_layers(model):
         if isinstance(layer, MaskedConv2D):
             effective[id(super(MaskedConv2D, layer).kernel)] = layer.kernel
     digest = hashlib.sha256()
@@ -353,7 +353,7 @@ class Codec:
     """
 
     def __init__(self, model):
-        from pixel_keras.likelihood import model_spec, num_classes_of
+        from pixel_keras.inspection import model_spec, num_classes_of
         from pixel_keras.multiscale import multiscale_factor
 
         self.model = model
@@ -378,24 +378,11 @@ class Codec:
         if (height, width) in self._stages:
             return self._stages[height, width]
         from pixel_keras.incremental import IncrementalModel
-        from pixel_keras.multiscale import conditional_parts, small_positions, stages
+        from pixel_keras.multiscale import stage_plan
 
-        channels = self.image_shape[2]
-        shape = (height, width, channels)
-        if self.factor is None:
-            walks = [_Stage(self.model, IncrementalModel(self.model, shape), shape, self.num_levels,
-                            np.ones(height * width * channels, bool))]
-        else:
-            small_model, _, f = stages(self.model)
-            map_network, large_model = conditional_parts(self.model)
-            map_network.input_spec = None  # its layers are convolutions: the small image at any size
-            small_shape = (height // f, width // f, channels)
-            known = np.repeat(small_positions(shape, f).reshape(-1), channels)
-            every = np.ones(int(np.prod(small_shape)), bool)
-            walks = [_Stage(self.model, IncrementalModel(small_model, small_shape), small_shape, self.num_levels,
-                            every),
-                     _Stage(self.model, IncrementalModel(large_model, shape), shape, self.num_levels, ~known,
-                            map_network)]
+        walks = [_Stage(self.model, IncrementalModel(stage.model, stage.image_shape), stage.image_shape,
+                        self.num_levels, stage.drawn, stage.map_network)
+                 for stage in stage_plan(self.model, (height, width, self.image_shape[2]))]
         self._stages[height, width] = walks
         return walks
 

@@ -28,6 +28,7 @@ from keras import ops
 from pixel_keras.heads import DiscretizedLogisticMixture
 from pixel_keras.layers.incremental_step import PIXEL, ROW, IncrementalStep, in_compute_dtype, rows_at, single_stage
 from pixel_keras.layers.masked_conv import MaskedConv2D
+from pixel_keras.inspection import nodes_by_depth
 
 RULES = {}
 __all__ = ["IncrementalModel", "LayerStepRule", "PIXEL", "PointwiseRule", "ROW", "RULES", "register_rule", "split_inputs"]
@@ -194,8 +195,9 @@ class IncrementalModel:
         model_size = tuple(self.images_input.shape[1:3])  # (H, W) the model was built for
         spatial = set()  # image-independent tensors of image size that a plan entry reads
         self.global_nodes, self.plan = [], []
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
+        graph = nodes_by_depth(model)
+        for depth in sorted(graph, reverse=True):
+            for node in graph[depth]:
                 if node.is_input:
                     continue
                 input_stages = [stages.get(id(tensor)) for tensor in node.input_tensors]

@@ -4,6 +4,7 @@ Gated PixelCNN, the PixelRNNs and any a user registers."""
 import keras
 
 from pixel_keras.archs import BlockSpec, get_arch
+from pixel_keras.checks import check_image_shape, check_positive_int
 from pixel_keras.blocks import RECURRENT_LAYERS  # noqa: F401  (where it always was)
 from pixel_keras.heads import check_head, features_per_channel, head_output
 from pixel_keras.layers import MaskedConv2D
@@ -13,22 +14,6 @@ from pixel_keras.settings import ARCHS  # noqa: F401  (the built-ins, re-exporte
 # Paper sizes (Table 1, CIFAR-10): 15-layer PixelCNN (first + 12 residual blocks + 2 head layers),
 # 12-layer PixelRNNs, h = 128.
 DEFAULT_SIZE = {"num_layers": 12, "hidden": 128}
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received {name}={value!r}.")
-
-
-def _check_image_shape(image_shape):
-    if len(tuple(image_shape)) != 3:
-        raise ValueError(f"Expected image_shape=(height, width, channels). Received image_shape={image_shape!r}.")
-    for name, value in zip(("height", "width", "channels"), image_shape):
-        _check_positive_int(f"image_shape {name}", value)
-    if image_shape[2] not in (1, 3):
-        raise ValueError(
-            f"Expected 1 (grayscale) or 3 (RGB) channels. Received image_shape={tuple(image_shape)}."
-        )
 
 
 def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None, residual=True,
@@ -70,20 +55,20 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     """
     registered = get_arch(arch)
     check_head(head, num_mixtures)
-    _check_image_shape(image_shape)
+    check_image_shape(image_shape)
     num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
     hidden = DEFAULT_SIZE["hidden"] if hidden is None else hidden
     head_units = 2 * hidden if head_units is None else head_units
     for name, value in (("num_levels", num_levels), ("num_layers", num_layers), ("hidden", hidden),
                         ("head_units", head_units)):
-        _check_positive_int(name, value)
+        check_positive_int(name, value)
     if num_levels < 2:
         raise ValueError(f"Expected num_levels >= 2. Received num_levels={num_levels}.")
     if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
                                     or num_classes < 2):
         raise ValueError(f"Expected num_classes to be an integer >= 2 or None. Received num_classes={num_classes!r}.")
     if conditioning_map_features is not None:
-        _check_positive_int("conditioning_map_features", conditioning_map_features)
+        check_positive_int("conditioning_map_features", conditioning_map_features)
     if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"Expected dropout to be a number in [0, 1). Received dropout={dropout!r}.")
     if registered.conditioning is None and (num_classes is not None or conditioning_map_features is not None):

@@ -19,12 +19,16 @@ in two phases: the small positions first, then the rest with them known (the pla
 model in two passes, `stage_masks`; the fast one: each stage's incremental model, `stages`).
 """
 
+import dataclasses
+from typing import Optional
+
 import keras
 import numpy as np
 from keras import ops
 
 from pixel_keras.likelihood import log_prob
-from pixel_keras.models import DEFAULT_SIZE, _check_image_shape, _check_positive_int, build_model
+from pixel_keras.checks import check_image_shape, check_positive_int
+from pixel_keras.models import DEFAULT_SIZE, build_model
 
 SMALL_STAGE, CONDITIONAL_STAGE, SUBSAMPLE = "small_stage", "conditional_stage", "subsample"
 MAP_OUTPUT = "map_upsample"  # the conditioning map network's last layer
@@ -122,7 +126,7 @@ def build_multiscale_model(arch, image_shape, num_levels=256, factor=2, num_laye
         [images, small_images(, labels)]) are the two stages.
     """
     _check_factor(factor)
-    _check_image_shape(image_shape)
+    check_image_shape(image_shape)
     height, width, channels = image_shape
     if height % factor or width % factor:
         raise ValueError(f"Expected height and width to be multiples of factor={factor}. "
@@ -132,7 +136,7 @@ def build_multiscale_model(arch, image_shape, num_levels=256, factor=2, num_laye
                          f"Received conditioning_map_features={options['conditioning_map_features']!r}.")
     size = {"num_layers": num_layers, "hidden": hidden}
     map_features = (hidden or DEFAULT_SIZE["hidden"]) if map_features is None else map_features
-    _check_positive_int("map_features", map_features)
+    check_positive_int("map_features", map_features)
     small_shape = (height // factor, width // factor, channels)
     small_model = build_model(arch, small_shape, num_levels, **size, **options)
     small_model.name = SMALL_STAGE
@@ -178,6 +182,45 @@ def conditional_parts(model):
     map_network = keras.Model(small_images, conditional.get_layer(MAP_OUTPUT).output)
     large_model = next(layer for layer in conditional.layers if isinstance(layer, keras.Model))
     return map_network, large_model
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of a model's one-sub-pixel-at-a-time walk (`stage_plan`).
+
+    Fields:
+        model: the network walked (a `build_model` model).
+        image_shape: the image it walks, (H, W, C).
+        drawn: bool (H * W * C,) in raster order: the sub-pixels this stage draws (and codes); the
+            others are known when it runs.
+        map_network: the multi-scale conditional stage's small image -> conditioning map network
+            (computed once per image, an input of `model`); None for the other stages.
+    """
+
+    model: object
+    image_shape: tuple
+    drawn: np.ndarray
+    map_network: Optional[object] = None
+
+
+def stage_plan(model, image_shape):
+    """[Stage] of `model` at `image_shape` (the fast sampler's and the codec's one plan): the
+    model itself over every sub-pixel; for a multi-scale model, its small stage over the small
+    image (every value), then the large image's model of its conditional stage over the rest (the
+    small positions known). Sizes other than the model's work where the layers do (the codec codes
+    any size: the map network is convolutional, so its input spec is dropped)."""
+    image_shape = tuple(image_shape)
+    factor = multiscale_factor(model)
+    if factor is None:
+        return [Stage(model, image_shape, np.ones(int(np.prod(image_shape)), bool))]
+    small_model, _, _ = stages(model)
+    map_network, large_model = conditional_parts(model)
+    map_network.input_spec = None
+    height, width, channels = image_shape
+    small_shape = (height // factor, width // factor, channels)
+    known = np.repeat(small_positions(image_shape, factor).reshape(-1), channels)
+    return [Stage(small_model, small_shape, np.ones(int(np.prod(small_shape)), bool)),
+            Stage(large_model, image_shape, ~known, map_network)]
 
 
 def stage_masks(model, image_shape):

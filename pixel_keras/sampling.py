@@ -28,8 +28,7 @@ from pixel_keras.backend import model_function, seed_argument, uniform
 from pixel_keras.checks import check_batch_size, check_seed
 from pixel_keras.incremental import IncrementalModel
 from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
-from pixel_keras.multiscale import (conditional_parts, multiscale_factor, put_small, small_positions, stage_masks,
-                                    stages)
+from pixel_keras.multiscale import multiscale_factor, put_small, small_positions, stage_masks, stage_plan
 from pixel_keras.xla import default_jit_compile
 
 METHODS = ("fast", "plain")
@@ -50,12 +49,17 @@ def inverse_cdf(logits, uniform, temperature):
     return ops.minimum(below, logits.shape[-1] - 1)  # a uniform above a rounded-down last CDF value
 
 
-def _chunk_seed(seed, chunk):
-    """Seed of the `chunk`-th batch of a large request; chunk 0 keeps `seed` (so one `fill` call
-    and the Python API agree)."""
-    if chunk == 0:
+def batch_seed(seed, index):
+    """Seed of the `index`-th batch drawn under `seed`: batch 0 keeps `seed` (so one `fill` call, the
+    Python API and `training.sample` agree), later batches a 63-bit hash of both, so that seeds never
+    share a batch (with `seed + index`, seed 1's first batch would be seed 0's second). The one
+    seed scheme of the library, the sampling app and the Sampler's large requests."""
+    if index == 0:
         return seed
-    return int(np.random.SeedSequence([seed % 2**63, chunk]).generate_state(1, np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([seed % 2**63, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
+_chunk_seed = batch_seed  # its name before it was public
 
 
 class Sampler:
@@ -95,17 +99,12 @@ class Sampler:
         self.fill = model_function(model, self._fill, signature, jit_compile)
 
     def _incremental_stages(self):
-        """[(IncrementalModel, image shape)]: the model's own, or for a multi-scale model the
-        small stage's (small image) then the large image's model of the conditional stage (its
-        conditioning map an input, from `self.map_network`)."""
-        if self.factor is None:
-            return [(IncrementalModel(self.model, self.image_shape), self.image_shape)]
-        small_model, _, factor = stages(self.model)
-        self.map_network, large_model = conditional_parts(self.model)
-        height, width, channels = self.image_shape
-        small_shape = (height // factor, width // factor, channels)
-        return [(IncrementalModel(small_model, small_shape), small_shape),
-                (IncrementalModel(large_model, self.image_shape), self.image_shape)]
+        """[(IncrementalModel, image shape)] of `multiscale.stage_plan`: the model's own, or for a
+        multi-scale model the small stage's (small image) then the large image's model of the
+        conditional stage (its conditioning map an input, from `self.map_network`)."""
+        plan = stage_plan(self.model, self.image_shape)
+        self.map_network = plan[-1].map_network
+        return [(IncrementalModel(stage.model, stage.image_shape), stage.image_shape) for stage in plan]
 
     def _fill(self, images, known_mask, seed, temperature, labels=None):
         """Replace every pixel value where `known_mask` is False by a draw from the model."""
@@ -255,7 +254,7 @@ class Sampler:
         for chunk, start in enumerate(range(0, len(images), batch_size)):
             arguments = [np.asarray(images[start:start + batch_size], np.int32),
                          np.asarray(known_mask[start:start + batch_size], bool),
-                         seed_argument(_chunk_seed(seed, chunk)), np.float32(temperature)]
+                         seed_argument(batch_seed(seed, chunk)), np.float32(temperature)]
             if labels is not None:
                 arguments.append(np.asarray(labels[start:start + batch_size], np.int32))
             chunks.append(ops.convert_to_numpy(self.fill(*arguments)))

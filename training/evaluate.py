@@ -43,41 +43,35 @@ def _test_batches(splits, batch_size):
 
 def evaluate_model(model, splits, batch_size=256, print_fn=print):
     """Score the whole test split (given each image's label, for a class-conditional model);
-    returns (mean nats per image, mean bits/dim, number of images)."""
+    returns (mean nats per image, mean bits/dim, number of images). A multi-scale model's two
+    stages come from `multiscale.log_prob_stages` in the same pass."""
     import numpy as np
 
     from pixel_keras.likelihood import bits_per_dim_from_nats
+    from pixel_keras.multiscale import log_prob_stages, multiscale_factor
 
-    score = _nll_nats(model)
-    nats = np.concatenate([score(images, labels) for images, labels in _test_batches(splits, batch_size)])
+    factor = multiscale_factor(model)
+    score, small_nats = _nll_nats(model), []
+
+    def batch_nats(images, labels):
+        if not factor:
+            return score(images, labels)
+        small, rest = log_prob_stages(model, images, batch_size=max(1, len(images)), labels=labels)
+        small_nats.append(-small)
+        return -(small + rest)
+
+    nats = np.concatenate([batch_nats(images, labels) for images, labels in _test_batches(splits, batch_size)])
     mean_nats = float(nats.mean())
     mean_bits = float(bits_per_dim_from_nats(mean_nats, splits.image_shape))
     headline = (f"{mean_nats:.2f} nats per image ({mean_bits:.4f} bits/dim)" if splits.num_levels == 2
                 else f"{mean_bits:.4f} bits/dim ({mean_nats:.1f} nats per image)")
     given = " given their labels" if splits.num_classes and splits.paired else ""
     print_fn(f"test NLL on {len(nats)} {splits.name} test images{given}: {headline}")
-    from pixel_keras.multiscale import multiscale_factor
-
-    if multiscale_factor(model):
-        _print_stages(model, splits, batch_size, mean_bits, print_fn)
+    if factor:
+        small_bits = float(bits_per_dim_from_nats(np.concatenate(small_nats).mean(), splits.image_shape))
+        print_fn(f"  stages, bits/dim of the whole image: small image ({factor}x subsampled) {small_bits:.4f} "
+                 f"+ the rest given it {mean_bits - small_bits:.4f}")
     return mean_nats, mean_bits, len(nats)
-
-
-def _print_stages(model, splits, batch_size, mean_bits, print_fn):
-    """A multi-scale model's two stages: log p(small) and log p(rest | small), each in bits/dim of
-    the large image (so they add up to the total)."""
-    import numpy as np
-
-    from pixel_keras.likelihood import bits_per_dim_from_nats
-    from pixel_keras.multiscale import stages
-
-    small_model, _, factor = stages(model)
-    score = _nll_nats(small_model)
-    nats = np.concatenate([score(images[:, ::factor, ::factor], labels)
-                           for images, labels in _test_batches(splits, batch_size)])
-    small_bits = float(bits_per_dim_from_nats(nats.mean(), splits.image_shape))
-    print_fn(f"  stages, bits/dim of the whole image: small image ({factor}x subsampled) {small_bits:.4f} "
-             f"+ the rest given it {mean_bits - small_bits:.4f}")
 
 
 def classifier_accuracy(model, splits, batch_size=256, print_fn=print):

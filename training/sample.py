@@ -15,7 +15,6 @@ written in the format its --out suffix names (.png, .jpg, .webp, ...).
 """
 
 import argparse
-import hashlib
 import pathlib
 
 from pixel_keras.cli import (HelpFormatter, RunError, check_output_file, make_parent_directory, number_range,
@@ -24,14 +23,6 @@ from pixel_keras.gallery import image_format
 from pixel_keras.io import load_model_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def batch_seed(seed, batch_index):
-    """Sampling seed of batch `batch_index` under `--seed seed`: a 64-bit hash of both, so that
-    runs with different seeds share no batch (with `seed + start`, --seed 16 repeated images 17-32
-    of --seed 0)."""
-    digest = hashlib.blake2b(f"pixel_keras.sample:{seed}:{batch_index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
 
 
 def images_to_complete(source, count, image_shape, num_levels, config):
@@ -91,7 +82,7 @@ def main(argv=None):
     import numpy as np
 
     from pixel_keras.gallery import image_grid, scale_up, write_image
-    from pixel_keras.sampling import Sampler
+    from pixel_keras.sampling import Sampler, batch_seed
 
     model, config = load_model_file(args.checkpoint)
     sampler = Sampler(model)
