@@ -41,11 +41,13 @@ setup(
     extras_require={
         "serving": ["tensorflow-serving-api==2.21.0"],  # export/client.py over gRPC
         "plots": ["matplotlib==3.11.2"],  # training.ood's histograms (imported lazily)
+        # training.ood: histograms and the JPEG XL input complexity (both imported lazily)
+        "ood": ["matplotlib==3.11.2", "pillow-jxl-plugin==1.3.8"],
         # Other Keras backends (KERAS_BACKEND=jax / torch); CPU wheels. `dev` has JAX: CI runs the
         # backend-sensitive tests under it (tests/test_backends.py). torch's PyPI wheel pulls CUDA.
         "jax": ["jax==0.10.2", "jaxlib==0.10.2"],
         "torch": ["torch==2.13.0"],
         "dev": ["pytest==9.2.0", "scipy>=1.11", "tensorflow-serving-api==2.21.0", "jax==0.10.2", "jaxlib==0.10.2",
-                "matplotlib==3.11.2"],
+                "matplotlib==3.11.2", "pillow-jxl-plugin==1.3.8"],
     },
 )

@@ -27,7 +27,19 @@ import numpy as np
 from pixel_keras.likelihood import log_prob, model_spec, num_classes_of
 
 # Generic lossless compressors for the input complexity, by name: Pillow format and save options.
-COMPRESSORS = {"png": ("PNG", {"optimize": True}), "webp": ("WEBP", {"lossless": True, "method": 6, "quality": 100})}
+# JPEG XL (Serra et al.'s best) needs the pillow-jxl-plugin package (the `ood` extra), loaded on use.
+COMPRESSORS = {"png": ("PNG", {"optimize": True}), "webp": ("WEBP", {"lossless": True, "method": 6, "quality": 100}),
+               "jxl": ("JXL", {"lossless": True})}
+PLUGINS = {"jxl": "pillow_jxl"}
+
+
+def compressor_available(compressor):
+    """Whether Pillow can write `compressor`'s format here (JPEG XL: pillow-jxl-plugin installed)."""
+    if compressor not in PLUGINS:
+        return compressor in COMPRESSORS
+    import importlib.util
+
+    return importlib.util.find_spec(PLUGINS[compressor]) is not None
 
 
 def _check_images(images, what="images"):
@@ -76,6 +88,11 @@ def compressed_bits(images, num_levels, compressor="png"):
     images = _check_images(images)
     if images.shape[-1] not in (1, 3):
         raise ValueError(f"A generic compressor takes 1 or 3 channels. Received images of shape {images.shape}.")
+    if compressor in PLUGINS:
+        if not compressor_available(compressor):
+            raise ValueError(f"Compressor {compressor!r} needs the {PLUGINS[compressor]} module: "
+                             "pip install pillow-jxl-plugin (or pip install -e .[ood]).")
+        __import__(PLUGINS[compressor])  # registers the format with Pillow
     file_format, options = COMPRESSORS[compressor]
     scaled = np.round(images.astype(np.float64) * 255.0 / (num_levels - 1)).astype(np.uint8)
     bits = []

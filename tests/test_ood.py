@@ -105,6 +105,25 @@ def test_complexity_subtracts_the_png_bits():
         ood.complexity_scores(model, images, compressor="zip")
 
 
+def test_jpeg_xl_bits_are_a_lossless_coding_and_absent_plugins_are_named(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    if not ood.compressor_available("jxl"):
+        pytest.skip("pillow-jxl-plugin is not installed (pip install -e .[ood])")
+    images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 1))
+    bits = ood.compressed_bits(images, 256, "jxl")
+    assert np.all(bits > 0) and len(set(bits)) > 1
+    encoded = io.BytesIO()
+    Image.fromarray(images[0, ..., 0].astype(np.uint8)).save(encoded, format="JXL", lossless=True)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encoded.getvalue()))), images[0, ..., 0])
+    assert bits[0] == 8 * len(encoded.getvalue())
+    monkeypatch.setattr(ood, "compressor_available", lambda compressor: False)
+    with pytest.raises(ValueError, match="needs the pillow_jxl module"):
+        ood.compressed_bits(images, 256, "jxl")
+
+
 def test_typicality_scores_groups_against_the_reference():
     model = _model()
     images = _images(7)

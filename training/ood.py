@@ -24,7 +24,8 @@ import numpy as np
 from pixel_keras.cli import HelpFormatter, RunError, check_directory, positive_int, program_name, run_cli
 
 TRANSFORMS = ("noise", "hflip", "vflip", "invert")
-SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "typicality (M=1)", "typicality (M=10)")
+SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "complexity (jxl)", "typicality (M=1)",
+          "typicality (M=10)")
 
 
 def parse_args(argv=None):
@@ -97,24 +98,35 @@ def load_set(name, image_shape, num_levels, limit, seed=0):
     return _fit_to_model(images[:limit], levels, image_shape, num_levels, name)
 
 
-def score_sets(model, background, sets, reference, batch_size):
+def score_sets(model, background, sets, reference, batch_size, progress=False):
     """{set name: {score name: scores}} (higher = more anomalous) of each set's images."""
     from pixel_keras import ood
     from pixel_keras.likelihood import model_spec
 
     table = {}
     for name, images in sets.items():
+        if progress:
+            print(f"scoring {name}: {len(images)} images", flush=True)
         nll = ood.likelihood_scores(model, images, batch_size=batch_size)
         scores = {"likelihood": nll}
         if background is not None:
             scores["likelihood ratio"] = nll - ood.likelihood_scores(background, images, batch_size=batch_size)
         _, num_levels = model_spec(model)
-        scores["complexity (png)"] = nll / np.log(2.0) - ood.compressed_bits(images, num_levels, "png")
+        for compressor in ("png", "jxl"):  # JPEG XL where its plugin is installed (the ood extra)
+            if ood.compressor_available(compressor):
+                scores[f"complexity ({compressor})"] = nll / np.log(2.0) - ood.compressed_bits(images, num_levels,
+                                                                                              compressor)
         scores["typicality (M=1)"] = np.abs(nll - reference)
         groups = len(nll) // 10
         scores["typicality (M=10)"] = np.abs(nll[:groups * 10].reshape(groups, 10).mean(axis=1) - reference)
         table[name] = scores
     return table
+
+
+def histogram_name(score):
+    """A score's file-name part: "likelihood ratio" -> likelihood_ratio, "complexity (jxl)" ->
+    complexity_jxl, "typicality (M=10)" -> typicality_10."""
+    return "_".join(score.replace("M=", "").replace("(", "").replace(")", "").split())
 
 
 def write_histograms(table, in_set, output_dir, print_fn=print):
@@ -135,7 +147,7 @@ def write_histograms(table, in_set, output_dir, print_fn=print):
         axes.set(xlabel=f"{score} (higher = more anomalous)", ylabel="density")
         axes.legend(fontsize=8)
         figure.tight_layout()
-        path = output_dir / f"histogram_{score.split(' (')[0].replace(' ', '_')}{'_' + score.split('=')[1][:-1] if '=' in score else ''}.png"
+        path = output_dir / f"histogram_{histogram_name(score)}.png"
         figure.savefig(path, dpi=100)
         plt.close(figure)
         paths.append(path)
@@ -165,8 +177,10 @@ def main(argv=None):
     sets = {args.in_set: arrays["test"][:args.images].astype(np.int32)}
     for name in args.out_sets:
         sets[name] = load_set(name, image_shape, num_levels, args.images)
+    print(f"scoring the typicality reference: {min(args.reference_images, len(arrays['train']))} training images",
+          flush=True)
     reference = ood.mean_nll(model, arrays["train"][:args.reference_images].astype(np.int32), batch_size=args.batch_size)
-    table = score_sets(model, background, sets, reference, args.batch_size)
+    table = score_sets(model, background, sets, reference, args.batch_size, progress=True)
 
     header = f"{'out-of-distribution set':<26}{'score':<20}{'AUROC':>8}{'AUPRC':>8}{'FPR@95':>8}"
     print(f"in-distribution: {args.in_set} test ({len(sets[args.in_set])} images); typicality reference "
