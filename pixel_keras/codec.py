@@ -284,6 +284,8 @@ class _Stage:
         import keras
         from keras import ops
 
+        from pixel_keras.likelihood import probabilities_from_logits
+
         self.advance_traces += 1
         _, width, channels = self.image_shape
         with keras.device(CODING_DEVICE):
@@ -300,11 +302,7 @@ class _Stage:
             states = ops.cond(ops.logical_and(channel == 0, position > 0), commit_previous, lambda: list(states))
             states, output = self.incremental.step(states, fixed, current, row, col)
             logits = ops.cast(ops.take(output[:, 0, 0], channel, axis=1), "float32")
-            if self.num_levels == 2:
-                probabilities = ops.stack([ops.sigmoid(-logits), ops.sigmoid(logits)], axis=-1)  # both tails exact
-            else:
-                probabilities = ops.softmax(logits, axis=-1)
-            return states, probabilities
+            return states, probabilities_from_logits(logits, self.num_levels == 2)
 
     def walk(self, images, labels, small, on_step, progress=None):
         """Run the step over every sub-pixel of a coding batch `images` (CODING_BATCH, H, W, C)

@@ -59,6 +59,16 @@ def log_prob_per_channel_from_logits(logits, images):
     return bits * logits - ops.softplus(logits)  # log sigmoid(+-logits)
 
 
+def probabilities_from_logits(logits, binary):
+    """Per-level probabilities (..., levels) of the model's output: the softmax of (..., L) logits
+    (or of a mixture head's normalised log-probabilities), or for `binary` (2 levels) Bernoulli
+    logits (...) [p(0), p(1)] = [sigmoid(-l), sigmoid(l)] (both tails exact). The one conversion
+    of the sampler's draws and the codec's coding tables."""
+    if binary:
+        return ops.stack([ops.sigmoid(-logits), ops.sigmoid(logits)], axis=-1)
+    return ops.softmax(logits, axis=-1)
+
+
 def log_prob_from_logits(logits, images):
     """log p(image) in nats, shape (batch,), from logits of `build_model` and int images (the sum
     of `log_prob_per_channel_from_logits`)."""

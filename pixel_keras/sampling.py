@@ -27,7 +27,7 @@ from keras import ops
 from pixel_keras.backend import model_function, seed_argument, uniform
 from pixel_keras.checks import check_batch_size, check_seed
 from pixel_keras.incremental import IncrementalModel
-from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of
+from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of, probabilities_from_logits
 from pixel_keras.multiscale import multiscale_factor, put_small, small_positions, stage_masks, stage_plan
 from pixel_keras.xla import default_jit_compile
 
@@ -42,11 +42,10 @@ def inverse_cdf(logits, uniform, temperature):
         uniform: (batch,) numbers in [0, 1).
         temperature: positive scalar dividing the logits.
     """
-    if len(logits.shape) == 1:
-        return ops.cast(ops.sigmoid(-logits / temperature) < uniform, "int32")  # the CDF at 0 is p(0)
-    cdf = ops.cumsum(ops.softmax(logits / temperature, axis=-1), axis=-1)
+    probabilities = probabilities_from_logits(logits / temperature, binary=len(logits.shape) == 1)
+    cdf = ops.cumsum(probabilities, axis=-1)  # binary: p(0) = sigmoid(-l / T) first, as the codec's
     below = ops.sum(ops.cast(cdf < uniform[:, None], "int32"), axis=-1)
-    return ops.minimum(below, logits.shape[-1] - 1)  # a uniform above a rounded-down last CDF value
+    return ops.minimum(below, probabilities.shape[-1] - 1)  # a uniform above a rounded-down last CDF value
 
 
 def batch_seed(seed, index):
