@@ -69,6 +69,7 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
 
     def build(self, input_shape):
         features, inner = input_shape[-1], self.total_heads * self.key_dim
+        self.image_height = input_shape[1]  # sizes the incremental step's key/value cache
         # Heads are group-major (the first `heads` heads are colour group 0's): 1 x 1 mask-B masks.
         self.query_mask = causal_mask((1, 1), features, inner, "B", self.color_channels)[0, 0]
         self.output_mask = causal_mask((1, 1), inner, self.units, "B", self.color_channels)[0, 0]
@@ -136,13 +137,14 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
                 "color_channels": self.color_channels,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
-    # Incremental step (the protocol of pixel_keras.layers.incremental_step), with the image's
-    # height from `AttentionStepRule`: the cache holds every position.
+    # Incremental step (the protocol of pixel_keras.layers.incremental_step): the cache holds every
+    # position of the image the layer was built on.
 
-    def step_start(self, batch, width, height=None):
-        if height is None:
-            raise NotImplementedError(f"CausalSelfAttention {self.name!r} needs the image height to size its cache.")
-        inner = (batch, height * width, self.total_heads, self.key_dim)
+    def step_start(self, batch, width):
+        if self.image_height is None:
+            raise NotImplementedError(f"CausalSelfAttention {self.name!r} was built without an image height; "
+                                      "its key/value cache needs one.")
+        inner = (batch, self.image_height * width, self.total_heads, self.key_dim)
         cache = ops.zeros(inner, self.compute_dtype)
         return (self._weights(), width), (ops.zeros((), "int32"), cache, cache)
 
@@ -162,22 +164,6 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
     def end_of_row(self, weights, state):
         row, keys, values = state
         return (row + 1, keys, values)
-
-
-def _register_rule():
-    """The walk's rule for the layer: the owned step, with the image's height (the cache's size)."""
-    from pixel_keras.incremental import LayerStepRule, register_rule
-
-    @register_rule(CausalSelfAttention)
-    class AttentionStepRule(LayerStepRule):
-        def start(self, batch):
-            self.weights, state = self.layer.step_start(batch, self.image_shape[1], self.image_shape[0])
-            return state
-
-    return AttentionStepRule
-
-
-AttentionStepRule = _register_rule()
 
 
 def pixelsnail_block(x, index, spec, heads=2):
