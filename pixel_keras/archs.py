@@ -19,8 +19,8 @@ from typing import Callable, Optional
 # gets `spec.condition(units, name)`: a bias tensor of `units` features, or None when the model is
 # unconditional. What the builder does with it:
 CONDITIONING = {
-    "added": "adds the bias to its pre-activations itself (an Add layer)",
-    "layer_argument": "passes it as its layer's `conditioning=` argument",
+    "layer_argument": "passes it as its layer's `conditioning=` argument (every built-in arch)",
+    "added": "adds the bias to its pre-activations itself (an Add layer of a user's block)",
     None: "takes none: the arch builds unconditional models only",
 }
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")  # names layers, run directories and --arch values
@@ -166,7 +166,7 @@ def _width_at_least_height(image_shape):
 for _arch in (
     Arch(name="pixelcnn", build_block=_builtin("pixelcnn_block"), cpu_size=(6, 48), cpu_minutes=20.0,
          description="PixelCNN: residual blocks of masked convolutions (1 x 1, 3 x 3, 1 x 1)",
-         conditioning="added", layer_cases=_builtin("masked_conv_cases")),
+         conditioning="layer_argument", layer_cases=_builtin("masked_conv_cases")),
     *(Arch(name=name, build_block=_builtin("recurrent_block"), cpu_size=(3, 32), cpu_minutes=minutes,
            description=description, conditioning="layer_argument", check_shape=check,
            layer_cases=_builtin(f"{name}_cases"))
@@ -198,4 +198,4 @@ def _snail(function):
 # PixelSNAIL (issue 28): registered like a user arch (pk.ARCHS stays the five built-ins).
 register_arch(Arch(name="pixelsnail", build_block=_snail("pixelsnail_block"), cpu_size=(4, 32), cpu_minutes=20.0,
                    description="PixelSNAIL: residual masked convolutions and causal self-attention over all earlier pixels",
-                   conditioning="added", layer_cases=_snail("pixelsnail_cases")))
+                   conditioning="layer_argument", layer_cases=_snail("pixelsnail_cases")))

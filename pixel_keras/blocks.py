@@ -20,14 +20,14 @@ def conditioned_call(layer, inputs, condition):
 
 def pixelcnn_block(x, index, spec):
     """Residual block of the paper's Figure 5: 1 x 1 (2h -> h), 3 x 3 mask B, 1 x 1 (h -> 2h); a
-    conditioning bias is added to the 3 x 3 convolution's output, before the next ReLU."""
+    conditioning bias goes to the 3 x 3 convolution (`conditioning=`: added to its output, before
+    the next ReLU). Models saved before 2026-12 hold the same sum as an `Add` layer."""
     hidden, color_channels = spec.hidden, spec.color_channels
     for kernel, units, part in ((1, hidden, "reduce"), (3, hidden, "conv"), (1, 2 * hidden, "expand")):
         x = keras.layers.ReLU(name=f"block{index}_{part}_relu")(x)
-        x = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")(x)
-        bias = spec.condition(units, f"block{index}_{part}_condition") if part == "conv" else None
-        if bias is not None:
-            x = keras.layers.Add(name=f"block{index}_{part}_conditioned")([x, bias])
+        layer = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")
+        layer.build(x.shape)  # its weights before the conditioning's: the seeded initial values stay
+        x = conditioned_call(layer, x, spec.condition) if part == "conv" else layer(x)
     return x
 
 

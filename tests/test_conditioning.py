@@ -223,7 +223,14 @@ def test_conditional_samples_follow_the_conditional_of_their_label(arch):
     """Per label, the samples' frequencies match p(image | label); the labels' distributions differ
     enough that samples of label 0 are rejected under label 1 (the check has teeth)."""
     model = pk.build_model(arch, (2, 2, 1), 2, num_layers=1, hidden=4, num_classes=2)
-    randomise_weights(model, scale=1.0)
+    everything = all_images((2, 2, 1), 2)
+    for seed in range(3, 30):  # random weights under which the labels' distributions differ (teeth)
+        randomise_weights(model, scale=1.0, seed=seed)
+        given = [np.exp(pk.log_prob(model, everything, labels=np.full(len(everything), k))) for k in range(2)]
+        if 0.5 * np.abs(given[0] - given[1]).sum() > 0.2:  # total variation
+            break
+    else:
+        pytest.fail("no seed gives labels whose distributions differ")
     samples = {k: pk.sample(model, 2000, seed=11 + k, labels=np.full(2000, k)) for k in range(2)}
     for k in range(2):
         assert _chi_square_p(model, samples[k], k, 2) > 1e-3

@@ -65,6 +65,12 @@ class RunCheckpoints:
         self._step_index = next(index for index, variable in enumerate(self._variables)
                                 if variable is model.optimizer.iterations)
 
+    def _keys(self, paths):
+        """Names of the variables listed by `paths` (the model's, then the optimizer's) that do not
+        depend on the process: an optimizer's path starts with its name, "adam" or "adam_1"."""
+        count = len(self.model.variables)
+        return paths[:count] + [f"optimizer/{path.partition('/')[2]}" for path in paths[count:]]
+
     @property
     def step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
@@ -111,6 +117,8 @@ class RunCheckpoints:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 values = [saved[f"v{index}"] for index in range(len(saved.files) - 1)]
+                values = _in_variable_order(values, self._keys([str(path) for path in saved["paths"]]),
+                                            self._keys([variable.path for variable in self._variables]))
         except Exception as error:  # zipfile, numpy and OS errors of a damaged file
             raise _cannot_read(path, error) from None
         shapes = [tuple(variable.shape) for variable in self._variables]
@@ -187,6 +195,17 @@ class RunCheckpoints:
             finally:
                 partial.unlink(missing_ok=True)
             self.best_validation = float(validation)
+
+
+def _in_variable_order(values, saved_paths, paths):
+    """The saved values in the order of this model's and optimizer's variables (`paths`, their
+    `RunCheckpoints._keys`) when the file names the same variables, each once: a graph whose variable order changed between versions
+    (a conditional PixelCNN's conditioning moved into its convolution) resumes. Otherwise as saved
+    (the shape check then decides)."""
+    if len(set(paths)) != len(paths) or sorted(saved_paths) != sorted(paths):
+        return values
+    by_path = dict(zip(saved_paths, values))
+    return [by_path[path] for path in paths]
 
 
 class SaveCheckpoints(keras.callbacks.Callback):

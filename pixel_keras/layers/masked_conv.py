@@ -74,6 +74,17 @@ class MaskedConv2D(IncrementalStep, keras.layers.Conv2D):
         # reads it directly): a float32 variable next to bfloat16 activations is a dtype error.
         return ops.multiply(ops.cast(super().kernel, self.compute_dtype), ops.cast(self.mask, self.compute_dtype))
 
+    @property
+    def conditioning_units(self):
+        """Features of the conditioning bias this layer takes: one per output feature."""
+        return self.filters
+
+    def call(self, inputs, conditioning=None):
+        """The masked convolution, plus an optional `conditioning` bias added to its output: per
+        image (batch, 1, 1, filters) or per pixel (batch, H, W, filters)."""
+        outputs = super().call(inputs)
+        return outputs if conditioning is None else ops.add(outputs, conditioning)
+
     def get_config(self):
         config = super().get_config()
         for fixed in _FIXED_CONV_ARGS:
@@ -145,7 +156,8 @@ class MaskedConv2D(IncrementalStep, keras.layers.Conv2D):
     def step(self, weights, state, col, inputs, conditioning=None):
         if self.step_reads_row_right():
             return self.step_write(state, col, inputs), None
-        return self.step_apply(weights, state, col, inputs)
+        state, out = self.step_apply(weights, state, col, inputs)
+        return state, out if conditioning is None else ops.add(out, conditioning)
 
     def row_apply(self, weights, window):
         """The convolution over the window's rows at every column, (batch, 1, W, filters): one
@@ -160,7 +172,8 @@ class MaskedConv2D(IncrementalStep, keras.layers.Conv2D):
     def row_step(self, weights, state, inputs, conditioning=None):
         """The whole current row from the window (a mask that reads the row right of the pixel:
         the output at row r is final once row r is)."""
-        return state, self.row_apply(weights, state[0])
+        out = self.row_apply(weights, state[0])
+        return state, out if conditioning is None else ops.add(out, conditioning)
 
     def end_of_row(self, weights, state):
         return state if self.kernel_size == (1, 1) else (shift_rows_up(state[0]),)
