@@ -8,10 +8,11 @@ likelihood, Nalisnick et al., ICLR 2019) shows as an AUROC below 0.5.
 The scores (each per image, from integer images and `build_model` models):
 - `likelihood_scores`: -log p(x), nats per image.
 - `likelihood_ratio_scores`: -LLR(x) = -(log p(x) - log p_background(x)) (Ren et al., NeurIPS 2019;
-  the background model is the same architecture trained on perturbed inputs:
-  `training.run --perturb-rate MU --weight-decay W`).
+  their background model is the same architecture trained on perturbed inputs:
+  `training.run --perturb-rate MU --weight-decay W`; a small one that sees a few rows around each
+  pixel, `--layers 2 --hidden 32`, separated Fashion-MNIST from MNIST better here: BUILD_NOTES.md).
 - `complexity_scores`: S(x) = -log2 p(x) - L(x), L(x) the bits a generic lossless compressor needs
-  for x (Serra et al., ICLR 2020): PNG or WebP lossless here.
+  for x (Serra et al., ICLR 2020): PNG or WebP lossless, JPEG XL with the `ood` extra.
 - `typicality_scores`: |mean NLL of a group of M inputs - the in-distribution mean NLL| (Nalisnick
   et al., 2019b); M = 1 scores single inputs.
 
@@ -68,8 +69,9 @@ def likelihood_ratio_scores(model, background, images, *, labels=None, batch_siz
 
     Args:
         model: the model of the in-distribution data.
-        background: the same kind of model trained on perturbed inputs (same image shape and levels),
-            which captures the background statistics (pixel counts, smoothness) that dominate log p.
+        background: a model of the same image shape and levels that captures the background
+            statistics (pixel counts, smoothness) that dominate log p: one trained on perturbed
+            inputs, or one of small receptive field.
     """
     check_same_spec(model, background)
     images = _check_images(images)
