@@ -26,8 +26,11 @@ def pixelcnn_block(x, index, spec):
     for kernel, units, part in ((1, hidden, "reduce"), (3, hidden, "conv"), (1, 2 * hidden, "expand")):
         x = keras.layers.ReLU(name=f"block{index}_{part}_relu")(x)
         layer = MaskedConv2D(units, kernel, "B", color_channels, name=f"block{index}_{part}")
-        layer.build(x.shape)  # its weights before the conditioning's: the seeded initial values stay
-        x = conditioned_call(layer, x, spec.condition) if part == "conv" else layer(x)
+        if part == "conv":
+            layer.build(x.shape)  # its weights before the conditioning's: seeded initial values as before
+            x = conditioned_call(layer, x, spec.condition)
+        else:
+            x = layer(x)
     return x
 
 

@@ -199,9 +199,9 @@ class RunCheckpoints:
 
 def _in_variable_order(values, saved_paths, paths):
     """The saved values in the order of this model's and optimizer's variables (`paths`, their
-    `RunCheckpoints._keys`) when the file names the same variables, each once: a graph whose variable order changed between versions
-    (a conditional PixelCNN's conditioning moved into its convolution) resumes. Otherwise as saved
-    (the shape check then decides)."""
+    `RunCheckpoints._keys`) when the file names the same variables, each once, so a graph whose
+    variable order changed between versions (a conditional PixelCNN's conditioning moved into its
+    convolution) resumes. Otherwise as saved (the shape check then decides)."""
     if len(set(paths)) != len(paths) or sorted(saved_paths) != sorted(paths):
         return values
     by_path = dict(zip(saved_paths, values))

@@ -56,6 +56,7 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
 
     def __init__(self, units, heads=2, key_dim=16, color_channels=1, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
+        self.image_height = None  # set by `build`: sizes the incremental step's key/value cache
         for name, value in (("units", units), ("heads", heads), ("key_dim", key_dim), ("color_channels", color_channels)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Expected {name} to be a positive integer. Received {name}={value!r}.")
@@ -69,7 +70,7 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
 
     def build(self, input_shape):
         features, inner = input_shape[-1], self.total_heads * self.key_dim
-        self.image_height = input_shape[1]  # sizes the incremental step's key/value cache
+        self.image_height = input_shape[1]
         # Heads are group-major (the first `heads` heads are colour group 0's): 1 x 1 mask-B masks.
         self.query_mask = causal_mask((1, 1), features, inner, "B", self.color_channels)[0, 0]
         self.output_mask = causal_mask((1, 1), inner, self.units, "B", self.color_channels)[0, 0]
