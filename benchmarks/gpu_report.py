@@ -2,8 +2,11 @@
 
     KERAS_BACKEND=jax python -m benchmarks.gpu_report --seconds 540 --out DIR        # on the GPU machine
     KERAS_BACKEND=jax python -m benchmarks.gpu_report --quick --out /tmp/gpu_quick   # a CPU rehearsal
+    KERAS_BACKEND=jax python -m benchmarks.gpu_report --archs pixelcnn pixelsnail --only throughput budget \
+        --out DIR                                                                      # issue 28's GPU row
 
-Measures, at the paper's size (12 x 128; `--layers`, `--hidden`), every arch of the paper:
+Measures, at the paper's size (12 x 128; `--layers`, `--hidden`), every arch of the paper (or those
+`--archs` names, any registered arch):
 - training images/s at 28 x 28 x 1 and 32 x 32 x 3 (256 levels), batch 16 and 64, float32 and
   Keras' `mixed_bfloat16` policy (one fixed random batch; the first step, tracing and compiling, timed
   apart; then steps for at least `--rate-seconds`);
@@ -35,24 +38,25 @@ SMALL, COLOUR = (28, 28, 1), (32, 32, 3)
 BF16 = "mixed_bfloat16"
 
 
-def plan(train_minutes):
+def plan(train_minutes, archs=ARCHS):
     """The items, most important first: (kind, arch, settings)."""
     items = []
 
     def throughput(shape, batch, precision):
-        items.extend(("throughput", arch, {"shape": shape, "batch": batch, "precision": precision}) for arch in ARCHS)
+        items.extend(("throughput", arch, {"shape": shape, "batch": batch, "precision": precision}) for arch in archs)
 
     throughput(SMALL, 16, "float32")
     throughput(SMALL, 64, "float32")
     throughput(SMALL, 64, BF16)
-    items.extend(("budget", arch, {"minutes": train_minutes, "precision": "float32"}) for arch in ARCHS)
-    items.extend(("sample", arch, {"method": method}) for arch in ARCHS for method in ("plain", "fast"))
+    items.extend(("budget", arch, {"minutes": train_minutes, "precision": "float32"}) for arch in archs)
+    items.extend(("sample", arch, {"method": method}) for arch in archs for method in ("plain", "fast"))
     throughput(COLOUR, 64, "float32")
     throughput(COLOUR, 64, BF16)
     throughput(COLOUR, 16, "float32")
     throughput(SMALL, 16, BF16)
     throughput(COLOUR, 16, BF16)
-    items.append(("budget", "pixelcnn", {"minutes": train_minutes, "precision": BF16}))
+    if "pixelcnn" in archs:
+        items.append(("budget", "pixelcnn", {"minutes": train_minutes, "precision": BF16}))
     return items
 
 
@@ -117,6 +121,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=number_range(0, low_open=True), default=480.0,
                         help="deadline for the whole report")
+    from pixel_keras.archs import arch_names
+
+    parser.add_argument("--archs", nargs="+", choices=arch_names(), default=list(ARCHS), metavar="ARCH",
+                        help=f"the archs measured, each at --layers x --hidden (default: the paper's; any of "
+                             f"{', '.join(arch_names())})")
     parser.add_argument("--layers", type=positive_int, default=12)
     parser.add_argument("--hidden", type=positive_int, default=128)
     parser.add_argument("--train-minutes", type=number_range(0, low_open=True), default=1.0,
@@ -139,7 +148,7 @@ def main(argv=None):
         args.rate_seconds, args.steps_per_epoch = 0.2, 20
     begin = time.perf_counter()
     print_header("benchmarks.gpu_report", argv, f"{args.layers} x {args.hidden}, deadline {args.seconds:g} s")
-    items = [item for item in plan(args.train_minutes) if args.only is None or item[0] in args.only]
+    items = [item for item in plan(args.train_minutes, tuple(args.archs)) if args.only is None or item[0] in args.only]
     data = load_fashion(args.test_images) if any(kind == "budget" for kind, _, _ in items) else None
     os.makedirs(args.out, exist_ok=True)
     skipped = []

@@ -103,6 +103,33 @@ def test_gpu_report_skips_what_would_pass_its_deadline_and_keeps_going_after_a_f
     assert "skipped (deadline 35 s): train pixelcnn" in printed and "batch 64" in printed.split("skipped")[1]
 
 
+def test_gpu_report_measures_the_archs_it_is_given(monkeypatch, tmp_path, capsys):
+    """Issue 28's GPU row is one call: `--archs pixelcnn pixelsnail`; an unknown arch is refused by name."""
+    import json
+
+    import pytest
+
+    from benchmarks import gpu_report
+
+    calls = []
+
+    def fake_run(kind, arch, settings, args, data):
+        calls.append((kind, arch))
+        return {"images_per_second": 1.0, "steps": 5, "first_step_seconds": 0.1, "params": 7}
+
+    monkeypatch.setattr(gpu_report, "run_item", fake_run)
+    gpu_report.main(["--archs", "pixelcnn", "pixelsnail", "--only", "throughput", "--out", str(tmp_path)])
+    assert {arch for _, arch in calls} == {"pixelcnn", "pixelsnail"}
+    assert len(calls) == len((tmp_path / "gpu_report.jsonl").read_text().splitlines()) == 16  # 2 archs x 8
+    assert json.loads((tmp_path / "gpu_report.jsonl").read_text().splitlines()[1])["arch"] == "pixelsnail"
+    budgets = [item for item in gpu_report.plan(1.0, ("pixelsnail",)) if item[0] == "budget"]
+    assert budgets == [("budget", "pixelsnail", {"minutes": 1.0, "precision": "float32"})]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        gpu_report.main(["--archs", "pixelsnale"])
+    assert "invalid choice: 'pixelsnale'" in capsys.readouterr().err
+
+
 def test_precision_spec_sets_the_policy_and_rejects_unknown_names():
     import keras
 

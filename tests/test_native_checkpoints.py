@@ -4,6 +4,7 @@ the TensorFlow checkpoints of older run directories still read), and metrics.jso
 import itertools
 import json
 import pathlib
+import re
 import shutil
 
 import keras
@@ -128,3 +129,73 @@ def test_a_run_directory_of_tensorflow_checkpoints_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "resuming at step 4" in out and "training finished: 8 steps" in out, out
     assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"] == 8
+
+
+DIGITS_RUN = ["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4", "--batch-size", "8",
+              "--steps-per-epoch", "4", "--validation-images", "16", "--gallery-size", "0", "--lr-schedule",
+              "constant", "--max-minutes", "0"]
+
+
+def _state(run_dir):
+    latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
+    with np.load(run_dir / "checkpoints" / latest["file"]) as saved:
+        # the optimizer's paths start with its name, which the process numbers ("adam", "adam_1")
+        return latest["step"], {re.sub(r"^adam(_\d+)?/", "adam/", str(path)): saved[f"v{index}"]
+                                for index, path in enumerate(saved["paths"])}
+
+
+@slow
+def test_a_run_started_from_a_model_with_its_optimizer_state_continues_it_exactly(tmp_path, capsys):
+    """`--initial-model M --initial-optimizer-state` (how a lost run continues from its best.keras
+    or a shipped model): the same weights as the run that was never stopped."""
+    whole, first, continued = tmp_path / "whole", tmp_path / "first", tmp_path / "continued"
+    training_run.main(DIGITS_RUN + ["--steps", "8", "--run-dir", str(whole)])
+    training_run.main(DIGITS_RUN + ["--steps", "4", "--run-dir", str(first)])
+    capsys.readouterr()
+    training_run.main(DIGITS_RUN + ["--steps", "8", "--run-dir", str(continued), "--initial-model",
+                                    str(first / "best.keras"), "--initial-optimizer-state"])
+    out = capsys.readouterr().out
+    assert f"new run in {continued}, from {first / 'best.keras'} at its step 4" in out, out
+    assert "training finished: 8 steps" in out, out
+    (step, expected), (other_step, got) = _state(whole), _state(continued)
+    assert step == other_step == 8 and expected.keys() == got.keys()
+    for path, value in expected.items():
+        # best.keras stores a masked kernel with its masked-out entries zeroed; they never train
+        # (their gradient and moments are 0), so they are the one difference allowed
+        unused = (got[path] == 0) & (expected[f"adam/{path.replace('/', '_')}_momentum"] == 0) \
+            if path.endswith("kernel") and not path.startswith("adam/") else False
+        np.testing.assert_array_equal(np.where(unused, 0, got[path]), np.where(unused, 0, value), err_msg=path)
+    recorded = json.loads((continued / "run.json").read_text())["initial_model"]
+    assert recorded == {"model": str(first / "best.keras"), "step": 4, "optimizer_state": True}
+    training_run.main(DIGITS_RUN + ["--steps", "12", "--run-dir", str(continued)])  # a resume keeps the record
+    assert json.loads((continued / "run.json").read_text())["initial_model"] == recorded
+    assert "resuming at step 8" in capsys.readouterr().out
+
+
+@slow
+def test_a_run_started_from_a_models_weights_only_restarts_its_optimizer(tmp_path):
+    first = tmp_path / "first"
+    training_run.main(DIGITS_RUN + ["--steps", "4", "--run-dir", str(first)])
+    source = keras.models.load_model(first / "best.keras")
+    model = _fresh_digits_model()
+    assert RunCheckpoints(model, tmp_path / "new").start_from(source, False, "first") == 0
+    for variable, expected in zip(model.variables, source.variables):
+        np.testing.assert_array_equal(np.asarray(variable), np.asarray(expected), err_msg=variable.path)
+    assert int(np.asarray(model.optimizer.iterations)) == 0
+    assert not np.any(np.asarray(model.optimizer.variables[2]))  # Adam's first moment: fresh
+
+
+@slow
+def test_an_initial_model_that_does_not_fit_is_refused_in_one_line(tmp_path):
+    first = tmp_path / "first"
+    training_run.main(DIGITS_RUN + ["--steps", "4", "--run-dir", str(first)])
+    wider = DIGITS_RUN[:DIGITS_RUN.index("--hidden") + 1] + ["8"] + DIGITS_RUN[DIGITS_RUN.index("--hidden") + 2:]
+    with pytest.raises(RunError, match=r"--initial-model .* does not fit this run's model: its variable .* of "
+                                       r"shape .* meets .*; it must be the same arch"):
+        training_run.main(wider + ["--steps", "4", "--run-dir", str(tmp_path / "wider"), "--initial-model", str(first)])
+    with pytest.raises(RunError, match="was trained with Adam, this run with RMSprop: use its --optimizer"):
+        training_run.main(DIGITS_RUN + ["--steps", "4", "--optimizer", "rmsprop", "--run-dir", str(tmp_path / "rms"),
+                                        "--initial-model", str(first), "--initial-optimizer-state"])
+    with pytest.raises(RunError, match="--initial-optimizer-state needs --initial-model"):
+        training_run.main(DIGITS_RUN + ["--steps", "4", "--initial-optimizer-state", "--run-dir", str(tmp_path / "x")])
+    assert not (tmp_path / "wider" / "run.json").exists() and not (tmp_path / "rms" / "run.json").exists()

@@ -131,3 +131,23 @@ def test_evaluate_takes_a_pretrained_name_for_its_run():
     model, splits = load_run("pretrained:mnist_pixelcnn_15x16")
     assert splits.name == "stochastic_binarized_mnist" and splits.image_shape == (28, 28, 1)
     assert splits.num_levels == 2 and model_spec(model) == ((28, 28, 1), 2)
+
+
+@pytest.mark.parametrize("name", [name for name in SHIPPED if name.startswith("mnist_")])
+@slow
+def test_a_shipped_paper_table_row_continues_from_its_optimizer_state(name, tmp_path):
+    """benchmarks/paper_table/gpu_rows.sh continues a row whose run directory is lost from its
+    shipped model (`--initial-model pretrained:NAME --initial-optimizer-state`): the model the app
+    builds from the recorded settings takes its weights, RMSProp state and step count."""
+    from pixel_keras.fitting import compile_for_training, make_optimizer
+    from training.checkpoints import RunCheckpoints
+
+    record = pretrained.pretrained_record(name)
+    run = record["run"]
+    model = pk.build_model(run["arch"], (28, 28, 1), 2, num_layers=run["layers"], hidden=run["hidden"],
+                           residual=run["residual"], skip=run["skip"])
+    compile_for_training(model, make_optimizer(run["optimizer"], run["learning_rate"]), False)
+    source = pk.load_pretrained(name)
+    assert RunCheckpoints(model, tmp_path).start_from(source, True, name) == record["steps"]
+    images = np.random.default_rng(0).integers(0, 2, (2, 28, 28, 1))
+    np.testing.assert_allclose(pk.log_prob(model, images), pk.log_prob(source, images), rtol=1e-6)

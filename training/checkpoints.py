@@ -158,6 +158,50 @@ class RunCheckpoints:
         self.best_validation = float(best.numpy())
         return self.step
 
+    def start_from(self, source, with_optimizer, name):
+        """A new run from `source`, a loaded model of the same graph (`name`: where it came from, for
+        errors): its weights, and with `with_optimizer` also its optimizer's state with the step
+        count, so the run continues where `source` was saved (a run's best.keras, a shipped model:
+        the data order resumes from that step). Returns the step.
+
+        Raises:
+            RunError: when `source` holds no optimizer state of this run's optimizer, or its
+                variables do not fit this model's (naming the first that differs).
+        """
+        targets, values = list(self.model.variables), list(source.variables)
+        count = len(targets)
+        if with_optimizer:
+            optimizer = getattr(source, "optimizer", None)
+            if optimizer is None or not optimizer.variables:
+                raise RunError(f"--initial-model {name} holds no optimizer state (it was saved without "
+                               "compiling); start from its weights only (leave out --initial-optimizer-state)")
+            ours = type(self.model.optimizer).__name__
+            if type(optimizer).__name__ != ours:
+                raise RunError(f"--initial-model {name} was trained with {type(optimizer).__name__}, this run "
+                               f"with {ours}: use its --optimizer, or leave out --initial-optimizer-state")
+            targets += list(self.model.optimizer.variables)
+            values += list(optimizer.variables)
+
+        def keys(variables):  # the optimizer's paths after its name ("rm_sprop" or "rm_sprop_1")
+            return [variable.path if index < count else f"optimizer/{variable.path.partition('/')[2]}"
+                    for index, variable in enumerate(variables)]
+
+        target_keys, source_keys = keys(targets), keys(values)
+        values = _in_variable_order([keras.ops.convert_to_numpy(value) for value in values], source_keys, target_keys)
+        for index, target in enumerate(targets):
+            value = values[index] if index < len(values) else None
+            if value is None or tuple(value.shape) != tuple(target.shape):
+                found = "nothing" if value is None else f"{source_keys[index]} of shape {tuple(value.shape)}"
+                raise RunError(f"--initial-model {name} does not fit this run's model: its variable {target.path} "
+                               f"of shape {tuple(target.shape)} meets {found}; it must be the same arch, "
+                               "--layers, --hidden, levels, head and conditioning")
+        if len(values) != len(targets):
+            raise RunError(f"--initial-model {name} does not fit this run's model: it holds {len(values)} "
+                           f"variables where this run has {len(targets)}")
+        for target, value in zip(targets, values):
+            target.assign(value)
+        return self.step if with_optimizer else 0
+
     def state(self):
         """An in-memory copy of everything a checkpoint holds, for `save(state)` later: the
         variables' values, then the best validation figure."""

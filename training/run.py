@@ -101,6 +101,14 @@ def parse_args(argv=None):
                              f"ends (0: no limit; default per arch: {CPU_MINUTES})")
     parser.add_argument("--validation-images", type=positive_int, default=1000,
                         help="validation images scored after every epoch (a resume may change it)")
+    parser.add_argument("--initial-model", default=None, metavar="MODEL",
+                        help="a new run starts from this model's weights (a .keras file, a run directory or "
+                             "pretrained:NAME of the same arch, sizes, levels and head), its optimizer fresh at "
+                             "step 0; ignored when the run directory resumes")
+    parser.add_argument("--initial-optimizer-state", action="store_true",
+                        help="with --initial-model: also its optimizer's state and step count (a run's best.keras, "
+                             "the shipped models; the same --optimizer), so the run continues from the step it was "
+                             "saved at, with the data order from there")
     parser.add_argument("--run-dir", default=None, help="checkpoints and TensorBoard logs (default runs/ARCH_DATASET)")
     parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0,
                         help="seed of weights, data order and binarization")
@@ -123,6 +131,8 @@ def parse_args(argv=None):
     args.layers = default_layers if args.layers is None else args.layers
     args.hidden = default_hidden if args.hidden is None else args.hidden
     args.max_minutes = CPU_MINUTES[args.arch] if args.max_minutes is None else args.max_minutes
+    if args.initial_optimizer_state and not args.initial_model:
+        raise RunError("--initial-optimizer-state needs --initial-model MODEL (whose optimizer state it takes)")
     if args.run_dir is None:
         args.run_dir = os.path.join("runs", f"{args.arch}_{args.dataset.replace('/', '_').replace(':', '_')}")
     check_directory(args.run_dir, "--run-dir")  # before any data is loaded
@@ -316,12 +326,21 @@ def main(argv=None):
                                          jit_compile)
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
+        initial = None
+        if args.initial_model and step:
+            print(f"--initial-model {args.initial_model} not used: {run_dir} resumes at step {step}")
+        elif args.initial_model:
+            step = checkpoints.start_from(load_model_file(args.initial_model)[0], args.initial_optimizer_state,
+                                          args.initial_model)
+            initial = {"model": args.initial_model, "step": step, "optimizer_state": args.initial_optimizer_state}
         progress = schedule_progress(model.optimizer, step, saved_config, args.lr_schedule)
         model.optimizer.learning_rate = args.learning_rate  # the restore set the rate saved; a resume may change it
 
     print(f"{args.arch} on {splits.name} {splits.image_shape} x {splits.num_levels} levels: "
           f"{model.count_params():,} parameters, {replicas} replica(s) on {keras.backend.backend()}, "
-          f"{'resuming at step ' + str(step) if step else 'new run'} in {run_dir}", flush=True)
+          f"{'resuming at step ' + str(step) if step and not initial else 'new run'} in {run_dir}"
+          + (f", from {initial['model']}" + (f" at its step {step}" if initial["optimizer_state"] else "")
+             if initial else ""), flush=True)
     if saved_config and saved_config.get("learning_rate") != args.learning_rate:
         print(f"learning rate {saved_config.get('learning_rate')} -> {args.learning_rate} from step {step}")
 
@@ -370,6 +389,10 @@ def main(argv=None):
         *([gallery] if gallery else []),
         *([StepTensorBoard(str(run_dir / "logs"), write_graph=True)] if tensorboard else []),
     ]
+    # where the run's first weights came from, kept by every resume
+    initial = initial or ((saved_config or {}).get("initial_model") if step else None)
+    if initial:
+        config["initial_model"] = initial
     if chief and config != saved_config:  # every check passed: training can start
         write_run_config(args.run_dir, config)
     verbose = 1 if sys.stdout.isatty() else 2
