@@ -22,7 +22,7 @@ from pixel_keras.likelihood import model_spec
 from tests.tiers import slow
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SHIPPED = ["fashion_mnist_pixelcnn_6x48", "mnist_diagonal_bilstm_7x16", "mnist_pixelcnn_15x16", "mnist_row_lstm_7x16"]
+SHIPPED = ["fashion_mnist_pixelcnn_6x48", "mnist_diagonal_bilstm_1x32", "mnist_diagonal_bilstm_7x16", "mnist_gated_pixelcnn_5x32", "mnist_pixelcnn_15x16", "mnist_row_lstm_7x16"]
 LICENCES = {"stochastic_binarized_mnist": "CC BY-SA 3.0", "mnist": "CC BY-SA 3.0", "fashion_mnist": "MIT"}
 MAX_TOTAL_BYTES = 15 * 10**6
 

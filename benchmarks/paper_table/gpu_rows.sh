@@ -12,6 +12,7 @@
 # .gitignore lets that folder in). A row with no tgz there continues from its shipped model
 # (--initial-model pretrained:NAME --initial-optimizer-state: its weights, RMSProp state and step,
 # the data order from that step), which training.run ignores once the run directory resumes.
+# The PixelCNN row is past its 1e-3 plateau (session 30: 1e-4 from step 68,000), hence its --learning-rate.
 # Rehearsal on a CPU: SKIP_INSTALL=1 PY=.venv/bin/python JAX_PLATFORMS=cpu MIN=0.4 EPOCH=20 OUT=/tmp/o bash ...
 set -u
 [ -n "${SKIP_INSTALL:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -27,7 +28,7 @@ ${PY:-python3} -m training.run --arch diagonal_bilstm --layers 7 --hidden 16 $co
   --initial-model pretrained:mnist_diagonal_bilstm_7x16 --initial-optimizer-state > $OUT/dbl.log 2>&1 &
 ${PY:-python3} -m training.run --arch row_lstm --layers 7 --hidden 16 $common --run-dir runs/mnist_row_lstm_7x16 \
   --initial-model pretrained:mnist_row_lstm_7x16 --initial-optimizer-state > $OUT/row.log 2>&1 &
-${PY:-python3} -m training.run --arch pixelcnn --layers 15 --hidden 16 $common --run-dir runs/mnist_pixelcnn_15x16 \
+${PY:-python3} -m training.run --arch pixelcnn --layers 15 --hidden 16 $common --run-dir runs/mnist_pixelcnn_15x16 --learning-rate 1e-4 \
   --initial-model pretrained:mnist_pixelcnn_15x16 --initial-optimizer-state > $OUT/pcnn.log 2>&1 &
 wait
 date -u
