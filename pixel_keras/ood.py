@@ -9,8 +9,9 @@ The scores (each per image, from integer images and `build_model` models):
 - `likelihood_scores`: -log p(x), nats per image.
 - `likelihood_ratio_scores`: -LLR(x) = -(log p(x) - log p_background(x)) (Ren et al., NeurIPS 2019;
   their background model is the same architecture trained on perturbed inputs:
-  `training.run --perturb-rate MU --weight-decay W`; a small one that sees a few rows around each
-  pixel, `--layers 2 --hidden 32`, separated Fashion-MNIST from MNIST better here: BUILD_NOTES.md).
+  `training.run --perturb-rate MU --weight-decay W`, whose likelihoods `denoised_log_probs` rids
+  of the floor the noise put in them; a short such run, or a small model that sees a few rows
+  around each pixel, separated Fashion-MNIST from MNIST best here: BUILD_NOTES.md).
 - `complexity_scores`: S(x) = -log2 p(x) - L(x), L(x) the bits a generic lossless compressor needs
   for x (Serra et al., ICLR 2020): PNG or WebP lossless, JPEG XL with the `ood` extra.
 - `typicality_scores`: |mean NLL of a group of M inputs - the in-distribution mean NLL| (Nalisnick
@@ -64,7 +65,40 @@ def likelihood_scores(model, images, *, labels=None, batch_size=256):
     return -log_prob(model, _check_images(images), batch_size, labels=labels).astype(np.float64)
 
 
-def likelihood_ratio_scores(model, background, images, *, labels=None, batch_size=256):
+def denoised_log_probs(log_probs, perturb_rate, num_levels):
+    """Per-sub-pixel log-probabilities of a background trained on perturbed images, with the
+    perturbation's own share taken out.
+
+    Trained on images whose values are each replaced, with probability mu, by a uniform level, a
+    model learns p = (1 - mu) q + mu / L for every value: q, the clean value's conditional, plus a
+    floor that the noise, not the image, puts there. The ratio counts that floor against every
+    confidently predicted pixel (~0.22 nats each at mu = 0.2), which penalises images of many
+    such pixels (MNIST's black field) and so hides them; q = (p - mu / L) / (1 - mu), clipped to
+    [mu / L, 1] (estimation error can step outside [0, 1]), does not (BUILD_NOTES.md, "Likelihood-ratio
+    backgrounds"). Rate 0 returns the input unchanged.
+    """
+    from pixel_keras.perturbation import check_perturb_rate
+
+    rate = check_perturb_rate(perturb_rate)
+    log_probs = np.asarray(log_probs, np.float64)
+    if rate == 0.0:
+        return log_probs
+    floor = rate / num_levels
+    return np.log(np.clip((np.exp(log_probs) - floor) / (1.0 - rate), floor, 1.0))
+
+
+def background_log_prob(background, images, *, perturb_rate=0.0, labels=None, batch_size=256):
+    """log p_background(x) in nats per image (numpy (N,)); for `perturb_rate` > 0 (the
+    `--perturb-rate` the background was trained with), summed over `denoised_log_probs`."""
+    images = _check_images(images)
+    if not perturb_rate:
+        return log_prob(background, images, batch_size, labels=labels).astype(np.float64)
+    _, num_levels = model_spec(background)
+    terms = log_prob(background, images, batch_size, labels=labels, per_pixel=True)
+    return denoised_log_probs(terms, perturb_rate, num_levels).sum(axis=(1, 2, 3))
+
+
+def likelihood_ratio_scores(model, background, images, *, labels=None, batch_size=256, background_perturb_rate=0.0):
     """-LLR(x) = log p_background(x) - log p(x) in nats per image: higher = more anomalous.
 
     Args:
@@ -72,12 +106,16 @@ def likelihood_ratio_scores(model, background, images, *, labels=None, batch_siz
         background: a model of the same image shape and levels that captures the background
             statistics (pixel counts, smoothness) that dominate log p: one trained on perturbed
             inputs, or one of small receptive field.
+        background_perturb_rate: the perturbation rate the background was trained with (its
+            run.json's `perturb_rate`): its log-probabilities are then `denoised_log_probs`.
+            0 uses them as they are.
     """
     check_same_spec(model, background)
     images = _check_images(images)
     background_labels = labels if num_classes_of(background) is not None else None  # an unconditional background
     return (likelihood_scores(model, images, labels=labels, batch_size=batch_size)
-            - likelihood_scores(background, images, labels=background_labels, batch_size=batch_size))
+            + background_log_prob(background, images, perturb_rate=background_perturb_rate,
+                                  labels=background_labels, batch_size=batch_size))
 
 
 def compressed_bits(images, num_levels, compressor="png"):

@@ -87,6 +87,34 @@ def test_likelihood_ratio_matches_a_numpy_recomputation():
     assert not np.allclose(nll, nll_background)  # the two models differ, so the ratio is not trivially 0
 
 
+def test_denoised_log_probs_recover_the_clean_conditional():
+    """A background trained at rate mu learns p = (1 - mu) q + mu / L: the floor comes out exactly
+    where q is above it, and the result is clipped to [mu / L, 1] elsewhere."""
+    rate, levels = 0.2, 4
+    clean = np.array([0.9, 0.07, 0.03, 0.0])
+    learned = (1 - rate) * clean + rate / levels
+    denoised = ood.denoised_log_probs(np.log(learned), rate, levels)
+    np.testing.assert_allclose(denoised[:2], np.log(clean[:2]), rtol=1e-12)
+    np.testing.assert_allclose(denoised[2:], np.log(rate / levels))  # q at or below the floor
+    np.testing.assert_allclose(ood.denoised_log_probs(np.log([0.95]), rate, levels), [0.0])  # p above 1 - mu + mu / L
+    np.testing.assert_array_equal(ood.denoised_log_probs(np.log(learned), 0.0, levels), np.log(learned))
+    with pytest.raises(ValueError, match="perturbation rate"):
+        ood.denoised_log_probs(np.log(learned), 1.0, levels)
+
+
+def test_likelihood_ratio_against_a_perturbed_background_matches_a_numpy_recomputation():
+    model, background = _model(seed=3), _model(seed=4)
+    images = _images(6)
+    nll = -pk.log_prob(model, images).astype(np.float64)
+    p = np.exp(pk.log_prob(background, images, per_pixel=True).astype(np.float64))
+    clean = np.clip((p - 0.3 / 4) / 0.7, 0.3 / 4, 1.0)
+    expected = nll + np.log(clean).sum(axis=(1, 2, 3))
+    scores = ood.likelihood_ratio_scores(model, background, images, background_perturb_rate=0.3)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    plain = ood.likelihood_ratio_scores(model, background, images)
+    assert np.all(scores > plain)  # the floor taken out: the background more likely, the score higher
+
+
 def test_complexity_subtracts_the_png_bits():
     from PIL import Image
     import io

@@ -45,6 +45,27 @@ def test_sets_are_mapped_onto_the_model():
     assert noise.shape == (3, 28, 28, 1) and len(np.unique(noise)) > 200
 
 
+@pytest.mark.slow
+def test_app_takes_the_background_perturb_rate_from_its_run(tmp_path, capsys, monkeypatch):
+    """A background run directory's run.json names its --perturb-rate: the app denoises with it,
+    and --background-perturb-rate overrides it."""
+    import json
+
+    model, run = _save(tmp_path / "m.keras"), tmp_path / "background_run"
+    run.mkdir()
+    _save(run / "best.keras", seed=4)
+    (run / "run.json").write_text(json.dumps({"perturb_rate": 0.2}))
+    seen = []
+    original = ood_app.score_sets
+    monkeypatch.setattr(ood_app, "score_sets", lambda *a, **k: seen.append(k["background_perturb_rate"]) or original(*a, **k))
+    common = ["--model", model, "--background", str(run), "--out", "invert:fashion_mnist", "--images", "20",
+              "--reference-images", "20", "--output-dir", str(tmp_path / "o")]
+    ood_app.main(common)
+    assert seen == [0.2, 0.2] and "--perturb-rate 0.2" in capsys.readouterr().out
+    ood_app.main(common + ["--background-perturb-rate", "0"])
+    assert seen[2:] == [0.0, 0.0]
+
+
 def test_mismatches_are_one_line_errors(tmp_path):
     model = _save(tmp_path / "m.keras")
     with pytest.raises(RunError, match="--background"):

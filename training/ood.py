@@ -21,7 +21,8 @@ import pathlib
 
 import numpy as np
 
-from pixel_keras.cli import HelpFormatter, RunError, check_directory, positive_int, program_name, run_cli
+from pixel_keras.cli import (HelpFormatter, RunError, check_directory, number_range, positive_int, program_name,
+                             run_cli)
 
 TRANSFORMS = ("noise", "hflip", "vflip", "invert")
 SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "complexity (jxl)", "typicality (M=1)",
@@ -35,6 +36,10 @@ def parse_args(argv=None):
     parser.add_argument("--background", default=None,
                         help="the background model of the likelihood ratio (trained with --perturb-rate): "
                              "a .keras file, run directory or pretrained:NAME; without it, no ratio")
+    parser.add_argument("--background-perturb-rate", type=number_range(0, 1, high_open=True), default=None, metavar="MU",
+                        help="the --perturb-rate the background was trained with, whose noise floor "
+                             "is taken out of its likelihoods (pixel_keras.ood.denoised_log_probs); "
+                             "default: its run.json's, else 0 (0: its likelihoods as they are)")
     parser.add_argument("--in", dest="in_set", default="fashion_mnist", help="the in-distribution dataset")
     parser.add_argument("--out", dest="out_sets", action="append", default=None,
                         help="an out-of-distribution set (repeatable; default: mnist)")
@@ -98,8 +103,9 @@ def load_set(name, image_shape, num_levels, limit, seed=0):
     return _fit_to_model(images[:limit], levels, image_shape, num_levels, name)
 
 
-def score_sets(model, background, sets, reference, batch_size, progress=False):
-    """{set name: {score name: scores}} (higher = more anomalous) of each set's images."""
+def score_sets(model, background, sets, reference, batch_size, progress=False, background_perturb_rate=0.0):
+    """{set name: {score name: scores}} (higher = more anomalous) of each set's images; the
+    background's likelihoods denoised for `background_perturb_rate` (`ood.denoised_log_probs`)."""
     from pixel_keras import ood
     from pixel_keras.likelihood import model_spec
 
@@ -110,7 +116,8 @@ def score_sets(model, background, sets, reference, batch_size, progress=False):
         nll = ood.likelihood_scores(model, images, batch_size=batch_size)
         scores = {"likelihood": nll}
         if background is not None:
-            scores["likelihood ratio"] = nll - ood.likelihood_scores(background, images, batch_size=batch_size)
+            scores["likelihood ratio"] = nll + ood.background_log_prob(
+                background, images, perturb_rate=background_perturb_rate, batch_size=batch_size)
         _, num_levels = model_spec(model)
         for compressor in ("png", "jxl"):  # JPEG XL where its plugin is installed (the ood extra)
             if ood.compressor_available(compressor):
@@ -161,7 +168,10 @@ def main(argv=None):
     from pixel_keras.likelihood import log_prob, model_spec
 
     model, _ = load_model_file(args.model)
-    background = load_model_file(args.background)[0] if args.background else None
+    background, background_run = load_model_file(args.background) if args.background else (None, None)
+    perturb_rate = args.background_perturb_rate
+    if perturb_rate is None:
+        perturb_rate = float((background_run or {}).get("perturb_rate") or 0.0)
     if background is not None:
         try:
             ood.check_same_spec(model, background)
@@ -180,7 +190,11 @@ def main(argv=None):
     print(f"scoring the typicality reference: {min(args.reference_images, len(arrays['train']))} training images",
           flush=True)
     reference = ood.mean_nll(model, arrays["train"][:args.reference_images].astype(np.int32), batch_size=args.batch_size)
-    table = score_sets(model, background, sets, reference, args.batch_size, progress=True)
+    if background is not None and perturb_rate:
+        print(f"background trained with --perturb-rate {perturb_rate:g}: its likelihoods without that noise's "
+              f"floor (--background-perturb-rate 0: as they are)")
+    table = score_sets(model, background, sets, reference, args.batch_size, progress=True,
+                       background_perturb_rate=perturb_rate)
 
     header = f"{'out-of-distribution set':<26}{'score':<20}{'AUROC':>8}{'AUPRC':>8}{'FPR@95':>8}"
     print(f"in-distribution: {args.in_set} test ({len(sets[args.in_set])} images); typicality reference "
@@ -194,7 +208,8 @@ def main(argv=None):
                   f"{ood.fpr_at_95_tpr(in_scores, out_scores):>8.3f}")
     primary = "likelihood ratio" if background is not None else "likelihood"
     validation = arrays["validation"][:args.images].astype(np.int32)
-    cut = ood.threshold(score_sets(model, background, {"v": validation}, reference, args.batch_size)["v"][primary])
+    cut = ood.threshold(score_sets(model, background, {"v": validation}, reference, args.batch_size,
+                                   background_perturb_rate=perturb_rate)["v"][primary])
     print(f"{primary}: the cut accepting 95% of {len(validation)} validation images is {cut:.2f} nats; above it, "
           + ", ".join(f"{name} {np.mean(ood.is_anomalous(table[name][primary], cut)):.1%}" for name in sets))
 
