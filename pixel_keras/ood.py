@@ -90,8 +90,10 @@ def denoised_log_probs(log_probs, perturb_rate, num_levels):
 def background_log_prob(background, images, *, perturb_rate=0.0, labels=None, batch_size=256):
     """log p_background(x) in nats per image (numpy (N,)); for `perturb_rate` > 0 (the
     `--perturb-rate` the background was trained with), summed over `denoised_log_probs`."""
+    from pixel_keras.perturbation import check_perturb_rate
+
     images = _check_images(images)
-    if not perturb_rate:
+    if not check_perturb_rate(perturb_rate):  # a bad rate refused before any scoring
         return log_prob(background, images, batch_size, labels=labels).astype(np.float64)
     _, num_levels = model_spec(background)
     terms = log_prob(background, images, batch_size, labels=labels, per_pixel=True)

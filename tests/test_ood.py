@@ -113,6 +113,8 @@ def test_likelihood_ratio_against_a_perturbed_background_matches_a_numpy_recompu
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     plain = ood.likelihood_ratio_scores(model, background, images)
     assert np.all(scores > plain)  # the floor taken out: the background more likely, the score higher
+    with pytest.raises(ValueError, match="perturbation rate"):
+        ood.likelihood_ratio_scores(model, background, images, background_perturb_rate=-0.1)
 
 
 def test_complexity_subtracts_the_png_bits():

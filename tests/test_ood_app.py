@@ -72,3 +72,5 @@ def test_mismatches_are_one_line_errors(tmp_path):
         ood_app.main(["--model", model, "--background", _save(tmp_path / "b.keras", levels=2), "--images", "4"])
     with pytest.raises(RunError, match="--in digits"):
         ood_app.main(["--model", model, "--in", "digits", "--images", "4"])
+    with pytest.raises(RunError, match="--background-perturb-rate .* give --background"):
+        ood_app.main(["--model", model, "--background-perturb-rate", "0.2"])

@@ -51,6 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", default="ood", help="where the histograms and the gallery go")
     args = parser.parse_args(argv)
     args.out_sets = args.out_sets or ["mnist"]
+    if args.background_perturb_rate is not None and args.background is None:
+        raise RunError("--background-perturb-rate describes the background model: give --background too")
     check_directory(args.output_dir, "--output-dir")
     return args
 
