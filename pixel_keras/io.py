@@ -36,9 +36,9 @@ def load_model_file(checkpoint):
         name = checkpoint[len(pretrained.PREFIX):]
         try:
             record = pretrained.pretrained_record(name)
-        except ValueError as error:
+            return pretrained.load_pretrained(name), record.get("run")
+        except ValueError as error:  # not shipped, or not the file its record describes
             raise RunError(str(error)) from None
-        return pretrained.load_pretrained(name), record.get("run")
     path = pathlib.Path(checkpoint)
     if path.is_dir():
         path = path / "best.keras"

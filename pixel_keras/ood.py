@@ -23,6 +23,7 @@ sets; `threshold` picks the cut that accepts a given share of in-distribution va
 """
 
 import io
+import numbers
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from pixel_keras.likelihood import log_prob, model_spec, num_classes_of
 COMPRESSORS = {"png": ("PNG", {"optimize": True}), "webp": ("WEBP", {"lossless": True, "method": 6, "quality": 100}),
                "jxl": ("JXL", {"lossless": True})}
 PLUGINS = {"jxl": "pillow_jxl"}
+# The largest log-probability taken as 0: float32 arithmetic of a probability of 1 may round above it.
+LOG_PROB_ROUNDING = 1e-5
 
 
 def compressor_available(compressor):
@@ -49,6 +52,46 @@ def _check_images(images, what="images"):
     if array.ndim != 4 or len(array) == 0:
         raise ValueError(f"Expected a non-empty batch of {what} (N, H, W, C). Received shape {array.shape}.")
     return array
+
+
+def _check_number(value, name):
+    """`value` as a float: a finite real number (numpy's too, not a bool or a string), else a
+    ValueError naming `name`."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        raise ValueError(f"Expected {name} to be a finite number. Received {name}={value!r}.")
+    return float(value)
+
+
+def _check_num_levels(num_levels):
+    """`num_levels` as an int in [2, 256] (numpy integers too), else a ValueError naming it."""
+    if not isinstance(num_levels, numbers.Integral) or isinstance(num_levels, bool) or not 2 <= num_levels <= 256:
+        raise ValueError(f"Expected num_levels to be an integer in [2, 256]. Received num_levels={num_levels!r}.")
+    return int(num_levels)
+
+
+def _check_finite_values(values, name):
+    """`values` as a float64 array with no NaN or infinity, else a ValueError naming `name`."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"Expected {name} to be numbers. Received an array of dtype {array.dtype}.")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Expected finite {name}. Received {int(np.sum(~np.isfinite(array)))} that are NaN or "
+                         "infinite.")
+    return array
+
+
+def _check_levels_of(images, num_levels):
+    """Integer images whose values are whole numbers in [0, num_levels - 1], as int64; else a
+    ValueError naming `images` (a value outside would wrap through uint8 silently)."""
+    array = _check_finite_values(_check_images(images), "images")
+    if np.any(array != np.round(array)):
+        raise ValueError("Expected images of whole-number levels. Received fractional values.")
+    low, high = array.min(), array.max()
+    if low < 0 or high > num_levels - 1:
+        raise ValueError(f"Expected images with levels in [0, {num_levels - 1}] (num_levels={num_levels}). "
+                         f"Received values in [{low:g}, {high:g}].")
+    return array.astype(np.int64)
 
 
 def check_same_spec(model, background):
@@ -80,7 +123,11 @@ def denoised_log_probs(log_probs, perturb_rate, num_levels):
     from pixel_keras.perturbation import check_perturb_rate
 
     rate = check_perturb_rate(perturb_rate)
-    log_probs = np.asarray(log_probs, np.float64)
+    num_levels = _check_num_levels(num_levels)
+    log_probs = _check_finite_values(log_probs, "log_probs")
+    if np.any(log_probs > LOG_PROB_ROUNDING):
+        raise ValueError(f"Expected log_probs <= 0 (log-probabilities). Received a largest value of "
+                         f"{log_probs.max():g}.")
     if rate == 0.0:
         return log_probs
     floor = rate / num_levels
@@ -127,7 +174,8 @@ def compressed_bits(images, num_levels, compressor="png"):
 
     if compressor not in COMPRESSORS:
         raise ValueError(f"Expected compressor to be one of {sorted(COMPRESSORS)}. Received compressor={compressor!r}.")
-    images = _check_images(images)
+    num_levels = _check_num_levels(num_levels)
+    images = _check_levels_of(images, num_levels)
     if images.shape[-1] not in (1, 3):
         raise ValueError(f"A generic compressor takes 1 or 3 channels. Received images of shape {images.shape}.")
     if compressor in PLUGINS:
@@ -170,11 +218,12 @@ def typicality_scores(model, images, reference_nll, *, group_size=1, labels=None
         group_size: M inputs judged together (M = 1: single inputs).
     """
     images = _check_images(images)
-    if not isinstance(group_size, int) or isinstance(group_size, bool) or not 1 <= group_size <= len(images):
+    if (not isinstance(group_size, numbers.Integral) or isinstance(group_size, bool)
+            or not 1 <= group_size <= len(images)):
         raise ValueError(f"Expected group_size to be an integer in [1, {len(images)}] (the number of images). "
                          f"Received group_size={group_size!r}.")
-    if not np.isfinite(reference_nll):
-        raise ValueError(f"Expected a finite reference_nll in nats. Received reference_nll={reference_nll!r}.")
+    group_size = int(group_size)
+    reference_nll = _check_number(reference_nll, "reference_nll")
     nll = likelihood_scores(model, images, labels=labels, batch_size=batch_size)
     groups = len(nll) // group_size
     return np.abs(nll[:groups * group_size].reshape(groups, group_size).mean(axis=1) - float(reference_nll))
@@ -218,14 +267,18 @@ def fpr_at_95_tpr(in_scores, out_scores):
 def threshold(in_validation_scores, accept=0.95):
     """The cut that accepts at least `accept` of in-distribution validation inputs (their scores at
     or below it; one input more at most): decide single inputs with `is_anomalous(scores, cut)`."""
-    scores = np.asarray(in_validation_scores, np.float64).reshape(-1)
-    if scores.size == 0 or not np.all(np.isfinite(scores)):
-        raise ValueError("Expected a non-empty set of finite in-distribution validation scores.")
-    if not isinstance(accept, (int, float)) or isinstance(accept, bool) or not 0 < accept < 1:
+    scores = _check_finite_values(in_validation_scores, "in_validation_scores").reshape(-1)
+    if scores.size == 0:
+        raise ValueError("Expected a non-empty set of in_validation_scores. Received none.")
+    if not isinstance(accept, numbers.Real) or isinstance(accept, bool) or not 0 < accept < 1:
         raise ValueError(f"Expected accept, the share of in-distribution inputs accepted, in (0, 1). Received accept={accept!r}.")
     return float(np.quantile(scores, accept, method="higher"))
 
 
 def is_anomalous(scores, cut):
-    """True where a score is above the cut from `threshold`."""
-    return np.asarray(scores, np.float64) > float(cut)
+    """True where a score is above the cut from `threshold`.
+
+    Raises:
+        ValueError: for a NaN or infinite score or cut (a NaN would count as normal).
+    """
+    return _check_finite_values(scores, "scores") > _check_number(cut, "cut")

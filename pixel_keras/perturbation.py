@@ -5,6 +5,8 @@ One numpy function for every input path of the training app (numpy batches and t
 by (seed, step): a resumed run perturbs each batch as an uninterrupted one would have.
 """
 
+import numbers
+
 import numpy as np
 
 # Mixed into the seed so that the perturbation's draws are not the batch order's (pixel_keras.batching).
@@ -13,7 +15,7 @@ _STREAM = 0x70657274  # "pert"
 
 def check_perturb_rate(rate):
     """The rate as a float in [0, 1); ValueError naming it otherwise."""
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+    if not isinstance(rate, numbers.Real) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
         raise ValueError(f"Expected a perturbation rate in [0, 1). Received rate={rate!r}.")
     return float(rate)
 

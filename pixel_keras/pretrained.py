@@ -7,6 +7,7 @@ trained, on what data under which licence, its test figure, and the figure on th
 Apps take `pretrained:NAME` wherever they take a model file, through `pixel_keras.io.load_model_file`.
 """
 
+import hashlib
 import json
 import pathlib
 
@@ -40,6 +41,22 @@ def pretrained_path(name):
     return FOLDER / f"{_checked_name(name)}.keras"
 
 
+def verified_path(name):
+    """The path of a shipped model's .keras file once its SHA-256 is the one its record holds: a
+    changed or damaged file (or another model's copied over it) would load and score silently wrong.
+
+    Raises:
+        ValueError: for a name that is not shipped, or a file whose hash differs from its record
+            (naming the file).
+    """
+    path, expected = pretrained_path(name), pretrained_record(name).get("sha256")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ValueError(f"{path} has SHA-256 {digest}, not the {expected} its record {path.with_suffix('.json').name} "
+                         "holds: the shipped file was changed or damaged; reinstall pixel_keras")
+    return path
+
+
 def is_pretrained_reference(reference):
     """Whether a model argument (`--model`, `--checkpoint`, `--run-dir`) names a shipped model."""
     return isinstance(reference, str) and reference.startswith(PREFIX)
@@ -51,9 +68,10 @@ def load_pretrained(name):
     Accepts the bare name or `pretrained:NAME`.
 
     Raises:
-        ValueError: for a name that is not shipped, listing the names that are.
+        ValueError: for a name that is not shipped, listing the names that are, or a file whose
+            SHA-256 is not the one recorded with it.
     """
     from pixel_keras.io import load_keras_model
 
     name = name[len(PREFIX):] if is_pretrained_reference(name) else name
-    return load_keras_model(pretrained_path(name))
+    return load_keras_model(verified_path(name))

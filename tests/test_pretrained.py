@@ -61,6 +61,37 @@ def test_an_unknown_name_is_one_line_that_lists_the_shipped_ones(capsys, tmp_pat
 
 
 @slow
+def test_a_shipped_file_whose_hash_differs_from_its_record_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    """A tampered copy (one kernel scaled by 1.5: it loads and scores silently wrong) and another
+    shipped model's file copied over one are refused in one line by every way to load them."""
+    import shutil
+
+    import keras
+
+    for path in pretrained.FOLDER.glob("*"):
+        shutil.copy(path, tmp_path / path.name)
+    tampered = pk.load_pretrained("fashion_mnist_pixelcnn_6x48")
+    kernel = next(variable for variable in tampered.weights if "kernel" in variable.path)
+    kernel.assign(keras.ops.convert_to_numpy(kernel) * 1.5)
+    tampered.save(tmp_path / "fashion_mnist_pixelcnn_6x48.keras")
+    shutil.copy(tmp_path / "mnist_pixelcnn_15x16.keras", tmp_path / "mnist_row_lstm_7x16.keras")
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path)
+    from training import sample
+
+    for name in ("fashion_mnist_pixelcnn_6x48", "mnist_row_lstm_7x16"):
+        message = (f"^{tmp_path / name}.keras has SHA-256 [0-9a-f]{{64}}, not the {pretrained.pretrained_record(name)['sha256']} "
+                   f"its record {name}.json holds: the shipped file was changed or damaged; reinstall pixel_keras$")
+        with pytest.raises(ValueError, match=message):
+            pk.load_pretrained(name)
+        with pytest.raises(RunError, match=message):
+            load_model_file(f"pretrained:{name}")
+        with pytest.raises(SystemExit) as exit:
+            run_cli(sample.main, ["--checkpoint", f"pretrained:{name}", "--out", str(tmp_path / "unused.png")])
+        error = capsys.readouterr().err
+        assert exit.value.code == 2 and error.count("\n") == 1 and "has SHA-256" in error
+    assert pk.load_pretrained("mnist_pixelcnn_15x16") is not None  # an intact copy loads
+
+
 def test_load_model_file_takes_a_pretrained_name_with_its_run_settings():
     model, config = load_model_file("pretrained:mnist_pixelcnn_15x16")
     assert config == pretrained.pretrained_record("mnist_pixelcnn_15x16")["run"]

@@ -1,7 +1,7 @@
 """Out-of-distribution scores of a trained model: in-distribution test images against other sets.
 
     python -m training.ood --model pretrained:fashion_mnist_pixelcnn_6x48 --background runs/background \\
-        --in fashion_mnist --out mnist --out digits --out hflip:fashion_mnist
+        --in fashion_mnist --out mnist --out digits --rescale-levels --out hflip:fashion_mnist
 
 Prints one table (score x set: AUROC, AUPRC, FPR at 95% TPR; OOD is the positive class and every
 score is oriented so that higher means more anomalous, so the likelihood's trap shows as AUROC < 0.5),
@@ -10,10 +10,12 @@ histogram of each score (matplotlib, `pip install -e .[plots]`) and a heat-map g
 and least anomalous test images.
 
 Sets (--out, repeatable): any dataset of `pixel_keras.data` (its test split; `mnist` offline from
-`python -m pixel_keras.fetch_mnist`), `digits` (scikit-learn's 8 x 8 digits, levels 0..16 mapped
-to the model's, upscaled nearest-neighbour to its size), `folder:PATH` (all of a folder's images),
-and transformed in-distribution test images: `noise:D` (uniform random levels of D's shape),
-`hflip:D`, `vflip:D`, `invert:D` (level L - 1 - x).
+`python -m pixel_keras.fetch_mnist`), `digits` (scikit-learn's 8 x 8 digits, 17 levels, upscaled
+nearest-neighbour to the model's size), `folder:PATH` (all of a folder's images), and transformed
+in-distribution test images: `noise:D` (uniform random levels of D's shape), `hflip:D`, `vflip:D`,
+`invert:D` (level L - 1 - x). A set whose levels differ from the model's is refused unless
+--rescale-levels maps them (then the scores judge the mapping too: 256 levels onto a binary model
+is a threshold at half).
 """
 
 import argparse
@@ -25,6 +27,7 @@ from pixel_keras.cli import (HelpFormatter, RunError, check_directory, number_ra
                              run_cli)
 
 TRANSFORMS = ("noise", "hflip", "vflip", "invert")
+DEFAULT_OUTPUT_DIR = "runs/ood"  # under runs/, which git ignores
 SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "complexity (jxl)", "typicality (M=1)",
           "typicality (M=10)")
 
@@ -48,7 +51,11 @@ def parse_args(argv=None):
     parser.add_argument("--reference-images", type=positive_int, default=2000,
                         help="training images whose mean NLL is the typicality reference")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass")
-    parser.add_argument("--output-dir", default="ood", help="where the histograms and the gallery go")
+    parser.add_argument("--rescale-levels", action="store_true",
+                        help="map a set with other levels than the model's onto them by scaling, round(v x (L - 1) / "
+                             "(l - 1)): 17-level digits onto 256 levels; 256 levels onto a binary model is a threshold "
+                             "at half (default: such a set is refused)")
+    parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where the histograms and the gallery go")
     args = parser.parse_args(argv)
     args.out_sets = args.out_sets or ["mnist"]
     if args.background_perturb_rate is not None and args.background is None:
@@ -63,10 +70,15 @@ def _resize_nearest(images, height, width):
     return images[:, rows][:, :, cols]
 
 
-def _fit_to_model(images, levels, image_shape, num_levels, name):
-    """Images of another size, channel count or level count mapped onto the model's, where that is
-    a plain relabelling (digits: 0..16 -> 0..255, 8 x 8 -> 28 x 28); else a RunError naming both."""
+def _fit_to_model(images, levels, image_shape, num_levels, name, rescale_levels=False):
+    """Images of another size or channel count mapped onto the model's (digits: 8 x 8 -> 28 x 28),
+    and of another level count only with `rescale_levels` (a mapping the scores would measure as
+    much as the content); else a RunError naming both."""
     height, width, channels = image_shape
+    if levels != num_levels and not rescale_levels:
+        raise RunError(f"--out {name}: images with {levels} levels; the model takes {num_levels}: its scores would "
+                       f"judge the level conversion, not the content; give --rescale-levels to map them by scaling, "
+                       f"or a set with {num_levels} levels")
     if levels != num_levels:
         images = np.round(images.astype(np.float64) * (num_levels - 1) / (levels - 1)).astype(np.int32)
     if images.shape[1:3] != (height, width):
@@ -92,17 +104,19 @@ def _dataset_split(name, split, image_shape, num_levels):
     return arrays[split], levels
 
 
-def load_set(name, image_shape, num_levels, limit, seed=0):
+def load_set(name, image_shape, num_levels, limit, seed=0, rescale_levels=False, given=None):
     """Integer images (N, H, W, C) of the set `name` (see the module docstring), on the model's
-    shape and levels."""
+    shape and levels (a set of other levels: a RunError naming `given`, the --out value, unless
+    `rescale_levels`)."""
     kind, _, base = name.partition(":")
     if kind in TRANSFORMS:
-        images = load_set(base, image_shape, num_levels, limit, seed)
+        # noise takes only the set's shape: its levels are the model's whatever the set's
+        images = load_set(base, image_shape, num_levels, limit, seed, rescale_levels or kind == "noise", given or name)
         if kind == "noise":
             return np.random.default_rng(seed).integers(0, num_levels, images.shape).astype(np.int32)
         return {"hflip": images[:, :, ::-1], "vflip": images[:, ::-1], "invert": num_levels - 1 - images}[kind]
     images, levels = _dataset_split("digits_raw" if name == "digits" else name, "test", image_shape, num_levels)
-    return _fit_to_model(images[:limit], levels, image_shape, num_levels, name)
+    return _fit_to_model(images[:limit], levels, image_shape, num_levels, given or name, rescale_levels)
 
 
 def score_sets(model, background, sets, reference, batch_size, progress=False, background_perturb_rate=0.0):
@@ -188,7 +202,7 @@ def main(argv=None):
                        f"{tuple(image_shape)} with {num_levels}")
     sets = {args.in_set: arrays["test"][:args.images].astype(np.int32)}
     for name in args.out_sets:
-        sets[name] = load_set(name, image_shape, num_levels, args.images)
+        sets[name] = load_set(name, image_shape, num_levels, args.images, rescale_levels=args.rescale_levels)
     print(f"scoring the typicality reference: {min(args.reference_images, len(arrays['train']))} training images",
           flush=True)
     reference = ood.mean_nll(model, arrays["train"][:args.reference_images].astype(np.int32), batch_size=args.batch_size)

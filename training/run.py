@@ -195,18 +195,25 @@ def write_run_config(run_dir, config):
     os.replace(partial, path)
 
 
-def schedule_progress(optimizer, step, saved_config, schedule):
-    """How far a resumed run is along its cosine schedule (0 for a new run or a constant rate):
-    read back from the rate it restored, which `TrainingBudget` set from the progress, relative to
-    the initial rate the run recorded."""
-    if schedule != "cosine" or not step:
-        return 0.0
+def current_learning_rate(optimizer):
+    """The optimizer's learning rate now, as a float (restored with its state)."""
     import keras
 
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def schedule_progress(optimizer, step, saved_config, schedule):
+    """How far a resumed run is along its cosine schedule: read back from the rate it restored,
+    which `TrainingBudget` set from the progress, relative to the initial rate the run recorded.
+    0 for a constant rate and for a new run (no run.json yet): one started from --initial-model,
+    even at a step where its source's schedule had ended, starts a schedule of its own."""
+    if schedule != "cosine" or not step or saved_config is None:
+        return 0.0
     from pixel_keras.fitting import cosine_progress
 
-    restored = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    return cosine_progress(restored / (saved_config or {}).get("learning_rate", restored))
+    restored = current_learning_rate(optimizer)
+    initial = saved_config.get("learning_rate") or restored
+    return cosine_progress(restored / initial) if initial else 1.0
 
 
 def next_fit(step, total_steps, steps_per_epoch):
@@ -326,13 +333,14 @@ def main(argv=None):
                                          jit_compile)
         checkpoints = RunCheckpoints(model, run_dir)
         step = checkpoints.restore()
-        initial = None
+        initial = source_rate = None
         if args.initial_model and step:
             print(f"--initial-model {args.initial_model} not used: {run_dir} resumes at step {step}")
         elif args.initial_model:
             step = checkpoints.start_from(load_model_file(args.initial_model)[0], args.initial_optimizer_state,
                                           args.initial_model)
             initial = {"model": args.initial_model, "step": step, "optimizer_state": args.initial_optimizer_state}
+            source_rate = current_learning_rate(model.optimizer) if args.initial_optimizer_state else None
         progress = schedule_progress(model.optimizer, step, saved_config, args.lr_schedule)
         model.optimizer.learning_rate = args.learning_rate  # the restore set the rate saved; a resume may change it
 
@@ -341,6 +349,10 @@ def main(argv=None):
           f"{'resuming at step ' + str(step) if step and not initial else 'new run'} in {run_dir}"
           + (f", from {initial['model']}" + (f" at its step {step}" if initial["optimizer_state"] else "")
              if initial else ""), flush=True)
+    if initial and args.lr_schedule == "cosine":
+        ended = " (its own schedule had ended: rate 0)" if source_rate == 0 else ""
+        print(f"a fresh cosine schedule from learning rate {args.learning_rate:g} to 0 over this run's steps and "
+              f"minutes{ended}; --lr-schedule constant keeps the rate", flush=True)
     if saved_config and saved_config.get("learning_rate") != args.learning_rate:
         print(f"learning rate {saved_config.get('learning_rate')} -> {args.learning_rate} from step {step}")
 
