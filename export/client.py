@@ -19,8 +19,8 @@ import urllib.request
 
 import numpy as np
 
-from pixel_keras.cli import (RunError, check_output_file, host_port, int_range, make_parent_directory, number_range,
-                             program_name, run_cli, sampling_seed)
+from pixel_keras.cli import (RunError, add_verbose_flag, check_output_file, host_port, int_range, make_parent_directory,
+                             number_range, program_name, run_cli, sampling_seed)
 
 from .saved_model import SIGNATURE_INPUTS, signature_inputs
 
@@ -198,6 +198,7 @@ def main(argv=None):
                         help="seconds to wait for the answer")
     parser.add_argument("--labels", default=None,
                         help="class-conditional exports: one label for every image, or one per image (0,3,1)")
+    add_verbose_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     likelihood = commands.add_parser("log-likelihood", help="per-image log p, NLL and bits/dim")
     likelihood.add_argument("--images", required=True, help=".npy of integer images [batch, H, W, C]")

@@ -16,7 +16,8 @@ import os
 import pathlib
 import shutil
 
-from pixel_keras.cli import RunError, check_directory, int_range, program_name, run_cli
+from pixel_keras.cli import (RunError, add_verbose_flag, check_directory, int_range, program_name, run_cli,
+                             turn_off_the_failing_remapper)
 
 # Inputs of each signature: name -> (dtype, rank). The SavedModel declares only the dtypes (see
 # export_saved_model); these ranks and the image shape are checked in the graph. The first signature
@@ -242,16 +243,20 @@ def main(argv=None):
                         help=f"most images one sample/complete request may ask for (default {MAX_SAMPLE_IMAGES})")
     parser.add_argument("--max-score-images", type=int_range(1, 2**31 - 1), default=MAX_SCORE_IMAGES,
                         help=f"most images one log_likelihood request may score (default {MAX_SCORE_IMAGES})")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise RunError(f"--name must be a plain directory name; received {args.name!r}")
     check_directory(args.out, "--out")  # before Keras and the model are loaded
+    from pixel_keras.io import load_model_file, model_file_path
+
+    model_file_path(args.run_dir)  # a bad name or file refused before Keras and TensorFlow load
+    turn_off_the_failing_remapper()
     import keras
 
     if keras.backend.backend() != "tensorflow":
         raise RunError(f"the SavedModel export is a TensorFlow feature: run it with KERAS_BACKEND=tensorflow (the "
                        f"backend now is {keras.backend.backend()}); a .keras file saved under any backend loads there")
-    from pixel_keras.io import load_model_file
 
     model, _ = load_model_file(args.run_dir)
     target = version_directory(args.out, args.name, args.version, args.overwrite)

@@ -106,6 +106,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class ExampleHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """`HelpFormatter` for an app whose description holds example commands: the description is
+    printed as written (argparse would reflow an indented command into the paragraph)."""
+
+
 def file_in_the_way(path):
     """The first existing path of `path` and its parents, when it is not a directory; else None."""
     for place in (path, *path.parents):
@@ -147,6 +152,70 @@ def make_parent_directory(path, flag):
     return path
 
 
+# Lines that TensorFlow, absl and TFDS print in a healthy run, which a newcomer reads as failures:
+# C++ info and warning lines (oneDNN, cudart, CPU features), absl's line before its logging starts,
+# the CPU-features line's continuation, CUDA probed on a machine without a GPU, and TFDS' note on
+# a data folder it prepared differently. Apps drop them unless --verbose (`StartupChatterFilter`).
+STARTUP_CHATTER = re.compile("|".join([
+    r"[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*",
+    r"E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*",
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"To enable the following instructions: .* in other operations, rebuild TensorFlow with the appropriate "
+    r"compiler flags\.",
+    r"WARNING:absl:Variant folder .* has no dataset_info\.json",
+]))
+
+
+def is_startup_chatter(line):
+    """Whether a line of standard error is one of `STARTUP_CHATTER` (not an error of the run)."""
+    return STARTUP_CHATTER.fullmatch(line.rstrip("\r\n")) is not None
+
+
+class StartupChatterFilter:
+    """Within `with`, the process's standard error (file descriptor 2: Python's and the C++
+    libraries' alike) passes through a thread that drops `STARTUP_CHATTER` lines and copies every
+    other line as it comes. TF_CPP_MIN_LOG_LEVEL cannot do this: absl writes its first lines before
+    it reads any setting, and a level high enough for them hides real errors too."""
+
+    def __enter__(self):
+        import threading
+
+        sys.stderr.flush()
+        self._original = os.dup(2)
+        reader, writer = os.pipe()
+        os.dup2(writer, 2)
+        os.close(writer)
+        self._thread = threading.Thread(target=self._copy, args=(reader,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _copy(self, reader):
+        pending = b""
+        while True:
+            chunk = os.read(reader, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._write(line + b"\n")
+        self._write(pending)
+        os.close(reader)
+
+    def _write(self, line):
+        if line and not is_startup_chatter(line.decode("utf-8", "replace")):
+            try:
+                os.write(self._original, line)
+            except OSError:  # standard error closed under us: nothing left to show it on
+                pass
+
+    def __exit__(self, *exc_info):
+        sys.stderr.flush()
+        os.dup2(self._original, 2)  # the pipe's last writer here closes: the thread reads to its end
+        self._thread.join(timeout=5.0)  # a child process still holding the pipe may keep it open
+        os.close(self._original)
+        return False
+
+
 _PYTHON_FORMATWARNING = warnings.formatwarning
 
 
@@ -159,9 +228,47 @@ def _format_warning(message, category, filename, lineno, line=None):
     return _PYTHON_FORMATWARNING(message, category, filename, lineno, line)
 
 
+def turn_off_the_failing_remapper():
+    """Under the TensorFlow backend, turn grappler's remapper off for this process: what every app
+    does before it builds or loads a model (a library leaves TensorFlow's settings to its caller).
+
+    On a CPU with oneDNN (TensorFlow's default there), wherever a graph's batch size is static (the
+    training step; a scoring call on one fixed batch), the remapper fuses Conv2D + BiasAdd + Add +
+    Relu where the Add is a residual sum that also feeds the next residual sum, deletes that Add
+    under its second reader, and fails ("E... meta_optimizer.cc] remapper failed: INVALID_ARGUMENT:
+    Mutation::Apply error: fanout '.../block2_reduce_relu_1/Relu' exist for missing node
+    '.../residual1_1/Add'"). Plain `keras.layers.Conv2D` residual networks do it too, so the fault is
+    TensorFlow's (2.21); a failed pass is dropped whole. Off, the same graphs run at the same speed or
+    faster (measured: notes/2026-12-07-messages.md) and the error line is gone.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
+def add_verbose_flag(parser):
+    """The `--verbose` flag every app takes (read by `run_cli` before `main` parses it)."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's and absl's own start-up log lines (hidden by default)")
+
+
 def run_cli(main, argv=None):
     """Call `main(argv)`; turn expected errors into `error: ...` on stderr and exit code 2
-    (set PIXEL_KERAS_TRACEBACK=1 to see the traceback instead)."""
+    (set PIXEL_KERAS_TRACEBACK=1 to see the traceback instead). Run from the command line (`argv`
+    None), TensorFlow's start-up chatter is filtered out of standard error unless `--verbose` or
+    PIXEL_KERAS_VERBOSE=1 (`StartupChatterFilter`)."""
+    quiet = (argv is None and "--verbose" not in sys.argv[1:] and not os.environ.get("PIXEL_KERAS_VERBOSE")
+             and not os.environ.get("PIXEL_KERAS_TRACEBACK"))
+    if not quiet:
+        return _run(main, argv)
+    with StartupChatterFilter():
+        return _run(main, argv)
+
+
+def _run(main, argv):
     from pixel_keras.data import DataError
 
     warnings.formatwarning = _format_warning

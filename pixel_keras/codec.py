@@ -100,23 +100,24 @@ class CodecError(ValueError):
 
 
 class Progress:
-    """Counts coding steps (one step call each) and shows a `keras.utils.Progbar` of them once the
-    work has taken PROGRESS_AFTER_SECONDS: short runs stay quiet."""
+    """Counts coding steps (one step call each) and reports them (`ProgressReport`: a bar on a
+    terminal, plain lines in a log) once the work has taken PROGRESS_AFTER_SECONDS: short runs stay
+    quiet."""
 
     def __init__(self, total):
-        self.total, self.done, self.started, self.bar = int(total), 0, time.monotonic(), None
+        self.total, self.done, self.started, self.report = int(total), 0, time.monotonic(), None
 
     def advance(self, steps=1):
         self.done += steps
         if self.done % 64 and self.done < self.total:  # look at the clock every 64 steps only
             return
-        if self.bar is None:
+        if self.report is None:
             if time.monotonic() - self.started < PROGRESS_AFTER_SECONDS:
                 return
-            import keras
+            from pixel_keras.progress import ProgressReport
 
-            self.bar = keras.utils.Progbar(self.total, unit_name="step")
-        self.bar.update(min(self.done, self.total))
+            self.report = ProgressReport(self.total, "step")
+        self.report.update(self.done)
 
 
 def frequencies(probabilities):

@@ -16,12 +16,13 @@ import io
 import os
 import pathlib
 import secrets
+import sys
 import warnings
 
 import numpy as np
 
 from pixel_keras import codec as codec_module
-from pixel_keras.cli import file_in_the_way
+from pixel_keras.cli import add_verbose_flag, file_in_the_way, turn_off_the_failing_remapper
 from pixel_keras.codec import CODING_BATCH, DEFAULT_MAX_PIXELS, SUFFIX, CodecError
 
 
@@ -53,7 +54,12 @@ def build_parser():
                                       f"decompress: a {SUFFIX} blob or a folder of them")
     parser.add_argument("output", help=f"compress: the blob (for a folder: a folder, one NAME{SUFFIX} each); "
                                        "decompress: the PNG (for a folder: a folder). Missing folders are created.")
+    add_verbose_flag(parser)
     return parser
+
+
+# Failed files of a folder run named one line each, up to this many (then a count).
+FAILURES_LISTED = 20
 
 
 def check_flags(args, coder):
@@ -291,6 +297,7 @@ def main(argv=None):
         raise ValueError(f"--max-pixels must be a positive number of pixels. Received --max-pixels {args.max_pixels}.")
     compressing = args.command == "compress"
     jobs, folder = plan_jobs(args.input, args.output, compressing, args.overwrite)
+    turn_off_the_failing_remapper()
     model, _ = load_model_file(args.model)
     coder = codec_module._codec(model)
     check_flags(args, coder)
@@ -313,7 +320,10 @@ def main(argv=None):
         print(f"{verb} {jobs[0][0]} -> {jobs[0][1]}")
         return 0
     if failures:
-        named = "; ".join(f"{source}: {reason}" for source, reason in failures)
-        raise ValueError(f"{len(failures)} of {len(jobs)} files not {verb} (the others were): {named}")
+        for source, reason in failures[:FAILURES_LISTED]:  # one line each; the error line sums up
+            print(f"{source}: {' '.join(reason.split())}", file=sys.stderr)
+        if len(failures) > FAILURES_LISTED:
+            print(f"... and {len(failures) - FAILURES_LISTED} more", file=sys.stderr)
+        raise ValueError(f"{len(failures)} of {len(jobs)} files not {verb} (the others were), listed above")
     print(f"{verb} {len(jobs)} files of {args.input} -> {args.output}")
     return 0

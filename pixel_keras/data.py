@@ -522,6 +522,25 @@ def _tfds_builder(name, data_dir):
     return builder
 
 
+def is_tfds_dataset(name):
+    """Whether TFDS knows a dataset `name` (NAME, NAME/CONFIG or NAME:VERSION), without preparing
+    or downloading it.
+
+    Raises:
+        DataError: where TFDS (or TensorFlow) is not installed, naming what to install.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise DataError(f"{name!r} is not one of {', '.join(IN_MEMORY_DATASETS)} and TFDS datasets need "
+                        f"tensorflow-datasets, which is not installed ({error})") from None
+    try:
+        tfds.builder_cls(name.split("/")[0].split(":")[0])
+    except Exception:  # TFDS raises DatasetNotFoundError (and others) for an unknown name
+        return False
+    return True
+
+
 def _tfds_splits(name, data_dir, levels):
     """A TFDS image dataset by name: validation is the last 10% of its train split. Its levels are
     checked on the first LEVELS_SAMPLE training images at once, and on every image in the pipeline."""

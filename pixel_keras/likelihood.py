@@ -147,7 +147,7 @@ def log_prob(model, images, batch_size=256, *, labels=None, per_pixel=False):
         labels: class-conditional models only (and required there): ints (batch,) in [0, K).
         per_pixel: return instead the (batch, H, W, C) terms log p(x_i | x_<i) of every sub-pixel
             (float32 nats; their sum over H, W, C is the per-image figure): where in an image the
-            model is surprised (`pixel_keras.gallery.surprise_gallery` draws them).
+            model is surprised (`pixel_keras.gallery.surprise_grid` draws them).
     """
     batch_size = check_batch_size(batch_size)
     image_shape, num_levels = model_spec(model)

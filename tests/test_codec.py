@@ -228,6 +228,17 @@ def cli_error(capsys, argv):
     return error.strip()
 
 
+def cli_failures(capsys, argv):
+    """(the lines naming failed files, the error line) of a folder run with failures (exit 2)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(codec.main, argv)
+    assert stopped.value.code == 2
+    *listed, error = capsys.readouterr().err.splitlines()
+    assert error.startswith("error: ") and not any(line.startswith("error: ") for line in listed), listed
+    return listed, error
+
+
 @slow
 def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     model, images, blobs = small
@@ -296,10 +307,11 @@ def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
     Image.fromarray(colour).save(tmp_path / "bad/colour.png")
     Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "bad/deep.png")
     write_png(tmp_path / "bad" / "fine.png", grey[..., None])
-    error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bad"), str(tmp_path / "bad_blobs")])
-    assert error.startswith("error: 3 of 4 files not compressed"), error
-    for name, reason in refused.items():
-        assert re.search(rf"{name}: [^;]*{reason}", error), (name, error)
+    listed, error = cli_failures(capsys, ["compress", *arguments, str(tmp_path / "bad"), str(tmp_path / "bad_blobs")])
+    assert error == "error: 3 of 4 files not compressed (the others were), listed above", error
+    assert len(listed) == 3
+    for (name, reason), line in zip(sorted(refused.items()), listed):  # one line per file, in name order
+        assert re.fullmatch(rf"\S*bad/{name}: .*{reason}.*", line), (name, line)
     assert sorted(path.name for path in (tmp_path / "bad_blobs").iterdir()) == ["fine.pkc"]
 
 
@@ -335,8 +347,9 @@ def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path
     assert (folder / "img1.pkc").read_bytes() == blobs[1]
     # --overwrite replaces; a folder run with one bad blob codes the others and names it, exit 2.
     (folder / "img0.pkc").write_bytes(blobs[0][:-1] + bytes([blobs[0][-1] ^ 0x40]))
-    error = cli_error(capsys, ["decompress", *arguments, "--overwrite", str(folder), str(tmp_path / "out")])
-    assert re.search(r"1 of 2 files not decompressed .*img0\.pkc: .*corrupted", error), error
+    listed, error = cli_failures(capsys, ["decompress", *arguments, "--overwrite", str(folder), str(tmp_path / "out")])
+    assert error == "error: 1 of 2 files not decompressed (the others were), listed above", error
+    assert len(listed) == 1 and re.fullmatch(r"\S*img0\.pkc: .*corrupted.*", listed[0]), listed
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]  # no partial, no temp file
     np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
     (tmp_path / "out" / "img1.png").write_bytes(b"old")
@@ -584,7 +597,8 @@ def test_progress_bar_past_a_few_seconds(small, monkeypatch, capsys):
     assert "step" not in capsys.readouterr().out  # quicker than that: no bar
     monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 0.0)
     codec.compress(model, images, progress=True)
-    assert "6/6" in capsys.readouterr().out  # 2 x 3 x 1 steps for the one coding batch
+    out = capsys.readouterr().out  # not a terminal here: plain lines, no redrawn bar (Keras' Progbar's \r, ANSI)
+    assert re.fullmatch(r"6/6 steps \(100%\), \d+\.\d s\n", out), repr(out)  # 2 x 3 x 1 steps, one coding batch
 
 
 def built_at(model, shape, build):
@@ -660,3 +674,35 @@ def test_cli_output_through_a_file_is_one_line_before_the_model_loads(tmp_path, 
         assert error == (f"error: cannot write {tmp_path / output}: {tmp_path / 'afile'} is a file, not a folder; "
                          "nothing was written")
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_folder_run_names_the_first_twenty_failures_one_line_each_then_a_count(small, tmp_path, capsys):
+    """Failures came as one line of ~1,500 characters joined by ';': now a line per file."""
+    model, images, _ = small
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "in").mkdir()
+    for number in range(23):
+        (tmp_path / "in" / f"bad{number:02d}.png").write_bytes(b"not a png")
+    write_png(tmp_path / "in" / "good.png", images[0])
+    listed, error = cli_failures(capsys, ["compress", "--model", str(tmp_path / "model.keras"), str(tmp_path / "in"),
+                                          str(tmp_path / "out")])
+    assert error == "error: 23 of 24 files not compressed (the others were), listed above"
+    assert len(listed) == 21 and listed[-1] == "... and 3 more"
+    assert [line.split(": ")[0] for line in listed[:20]] == [str(tmp_path / "in" / f"bad{n:02d}.png") for n in range(20)]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["good.pkc"]
+
+
+def test_progress_in_a_log_is_plain_lines_not_a_redrawn_bar(monkeypatch, capsys):
+    """Keras' Progbar redraws with carriage returns and ANSI codes on any POSIX stream: where the
+    output is not a terminal, progress is a plain line every few seconds and one at the end."""
+    from pixel_keras import progress
+
+    clock = iter(range(0, 1000, 2))  # 2 s a call
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    report = progress.ProgressReport(10, "step", every=5.0)
+    for done in range(1, 11):
+        report.update(done)
+    out = capsys.readouterr().out
+    assert "\r" not in out and "\x1b" not in out
+    assert out.splitlines() == ["1/10 steps (10%), 2.0 s, about 18 s left", "4/10 steps (40%), 8.0 s, about 12 s left",
+                                "7/10 steps (70%), 14.0 s, about 6 s left", "10/10 steps (100%), 20.0 s"]

@@ -244,6 +244,22 @@ def test_fetch_keeps_an_empty_folder_s_mode_and_refuses_a_read_only_one(tiny_mni
     assert (private.stat().st_mode & 0o777) == 0o700
 
 
+def test_fetch_checks_its_destination_before_downloading_and_never_says_remove(tmp_path, capsys):
+    """An unwritable destination was found after an 11 MB download; a user's file was answered with
+    "remove it"; `fetch_mnist ""` became the current folder."""
+    (tmp_path / "mine.txt").write_text("mine")
+    nowhere = [(tmp_path / "no_index").as_uri()]  # a download would fail with another message
+    with pytest.raises(RunError, match=rf"^cannot write beside {tmp_path / 'mine.txt' / 'mnist'}: "):
+        fetch_mnist(tmp_path / "mine.txt" / "mnist", nowhere)
+    with pytest.raises(RunError) as refused:
+        fetch_mnist(tmp_path / "mine.txt", nowhere)
+    assert "remove" not in str(refused.value) and "left as it is" in str(refused.value)
+    assert (tmp_path / "mine.txt").read_text() == "mine"
+    with pytest.raises(SystemExit) as exit_code:
+        run_cli(fetch_main, [""])
+    assert exit_code.value.code == 2 and "must name a folder; received an empty path" in capsys.readouterr().err
+
+
 def test_fetch_checks_the_idx_files_of_an_archive_leaving_nothing_on_failure(tiny_mnist, tmp_path):
     bad = {**tiny_mnist, "t10k-labels-idx1-ubyte": _idx(np.zeros(10, np.uint8))}  # not MNIST's labels
     index, sha256 = _write_index(tmp_path / "index", bad)

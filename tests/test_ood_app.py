@@ -67,6 +67,7 @@ def test_app_takes_the_background_perturb_rate_from_its_run(tmp_path, capsys, mo
     assert seen[2:] == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_a_set_of_other_levels_is_refused_unless_a_mapping_is_asked_for(tmp_path):
     """A binary model scored against 256-level MNIST measured the binarization (typicality AUROC
     1.000 against MNIST itself): such a set is refused, naming both level counts, before any

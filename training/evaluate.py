@@ -11,7 +11,10 @@ also used as a classifier: the share of test images whose own label maximises lo
 import argparse
 import pathlib
 
-from pixel_keras.cli import RunError, positive_int, program_name, run_cli
+from pixel_keras.cli import (RunError, add_verbose_flag, positive_int, program_name, run_cli,
+                             turn_off_the_failing_remapper)
+from pixel_keras.io import model_file_path
+from pixel_keras.pretrained import is_pretrained_reference
 
 
 def _nll_nats(model):
@@ -102,19 +105,24 @@ def report(run_dir, gallery_png, tensorboard=True):
         print(f"TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
 
 
+def check_run_directory(run_dir):
+    """`run_dir` as a Path, once it holds run.json and best.keras; else a RunError saying which."""
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise RunError(f"{run_dir} is not a run directory (no run.json)")
+    if not (run_dir / "best.keras").exists():
+        raise RunError(f"{run_dir} has no best.keras yet: train at least one epoch first")
+    return run_dir
+
+
 def load_run(run_dir):
     """(model, splits) of a run directory or `pretrained:NAME`: its best model and the dataset it
     was trained on."""
     from pixel_keras.data import load_dataset, with_labels
     from pixel_keras.io import load_model_file
-    from pixel_keras.pretrained import is_pretrained_reference
 
     if not is_pretrained_reference(run_dir):
-        run_dir = pathlib.Path(run_dir)
-        if not (run_dir / "run.json").exists():
-            raise RunError(f"{run_dir} is not a run directory (no run.json)")
-        if not (run_dir / "best.keras").exists():
-            raise RunError(f"{run_dir} has no best.keras yet: train at least one epoch first")
+        run_dir = check_run_directory(run_dir)
     model, config = load_model_file(run_dir)
     splits = load_dataset(config["dataset"], config["data_dir"], config["image_size"], config["channels"],
                           config["seed"], config.get("levels"))
@@ -128,7 +136,12 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=positive_int, default=256, help="test images per forward pass")
     parser.add_argument("--no-classify", dest="classify", action="store_false",
                         help="class-conditional runs: skip the classifier accuracy (a test pass per class)")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
+    if not is_pretrained_reference(args.run_dir):  # a shipped model's name is checked as it loads (no TensorFlow)
+        check_run_directory(args.run_dir)
+    model_file_path(args.run_dir)
+    turn_off_the_failing_remapper()
     model, splits = load_run(args.run_dir)
     evaluate_model(model, splits, args.batch_size)
     if args.classify and splits.paired:

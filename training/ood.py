@@ -20,13 +20,16 @@ is a threshold at half).
 
 import argparse
 import pathlib
+import re
 
 import numpy as np
 
-from pixel_keras.cli import (HelpFormatter, RunError, check_directory, number_range, positive_int, program_name,
-                             run_cli)
+from pixel_keras.cli import (ExampleHelpFormatter, RunError, add_verbose_flag, check_directory, number_range,
+                             positive_int, program_name, run_cli, turn_off_the_failing_remapper)
 
 TRANSFORMS = ("noise", "hflip", "vflip", "invert")
+SET_FORMS = ("NAME (fashion_mnist, mnist, digits, ... or a TFDS image dataset), folder:PATH, or a transformed "
+             "set: noise:NAME, hflip:NAME, vflip:NAME, invert:NAME")
 DEFAULT_OUTPUT_DIR = "runs/ood"  # under runs/, which git ignores
 SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "complexity (jxl)", "typicality (M=1)",
           "typicality (M=10)")
@@ -34,7 +37,7 @@ SCORES = ("likelihood", "likelihood ratio", "complexity (png)", "complexity (jxl
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog=program_name("training.ood"), description=__doc__,
-                                     formatter_class=HelpFormatter)
+                                     formatter_class=ExampleHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras file, a run directory or pretrained:NAME")
     parser.add_argument("--background", default=None,
                         help="the background model of the likelihood ratio (trained with --perturb-rate): "
@@ -56,6 +59,7 @@ def parse_args(argv=None):
                              "(l - 1)): 17-level digits onto 256 levels; 256 levels onto a binary model is a threshold "
                              "at half (default: such a set is refused)")
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="where the histograms and the gallery go")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     args.out_sets = args.out_sets or ["mnist"]
     if args.background_perturb_rate is not None and args.background is None:
@@ -90,8 +94,33 @@ def _fit_to_model(images, levels, image_shape, num_levels, name, rescale_levels=
     return images.astype(np.int32)
 
 
-def _dataset_split(name, split, image_shape, num_levels):
-    from pixel_keras.data import load_arrays, load_dataset
+def check_set_name(name, flag="--out", given=None):
+    """Refuse, before any model loads, a set that is none of the forms `SET_FORMS` names: an
+    unknown transform, a missing folder, or a name that is neither ours nor a TFDS dataset (the
+    error quotes `given`, the whole flag value)."""
+    from pixel_keras.data import IN_MEMORY_DATASETS, is_tfds_dataset
+
+    given = given or name
+    kind, colon, base = name.partition(":")
+    if colon and kind in TRANSFORMS:
+        return check_set_name(base, flag, given) if base else _unknown_set(given, flag, f"{kind}: names no set")
+    if colon and kind == "folder":
+        if not pathlib.Path(base).is_dir():
+            _unknown_set(given, flag, f"no folder {base!r}")
+        return None
+    if colon and not re.fullmatch(r"\d+(\.\d+)*", base):  # NAME:VERSION is a TFDS dataset
+        _unknown_set(given, flag, f"unknown transform {kind!r}")
+    if name == "digits" or name in IN_MEMORY_DATASETS or is_tfds_dataset(name):
+        return None
+    return _unknown_set(given, flag, "unknown dataset")
+
+
+def _unknown_set(name, flag, problem):
+    raise RunError(f"{flag} {name}: {problem}; a set is {SET_FORMS}")
+
+
+def _dataset_split(name, split, image_shape, num_levels, limit=None):
+    from pixel_keras.data import IN_MEMORY_DATASETS, load_arrays, load_dataset
 
     if name == "digits_raw":
         from sklearn.datasets import load_digits
@@ -100,6 +129,11 @@ def _dataset_split(name, split, image_shape, num_levels):
     if name.startswith("folder:"):
         splits = load_dataset(name, image_size=image_shape[0], channels=image_shape[2], levels=num_levels)
         return np.concatenate([splits.arrays[key] for key in ("train", "validation", "test")]), splits.num_levels
+    if name not in IN_MEMORY_DATASETS:  # a TFDS dataset, read as training.run reads it
+        splits = load_dataset(name)
+        chosen = {"train": splits.train, "validation": splits.validation, "test": splits.test}[split]
+        images = list(chosen.take(-1 if limit is None else limit).as_numpy_iterator())
+        return np.stack(images).astype(np.int32), splits.num_levels
     arrays, _, levels = load_arrays(name)
     return arrays[split], levels
 
@@ -115,7 +149,7 @@ def load_set(name, image_shape, num_levels, limit, seed=0, rescale_levels=False,
         if kind == "noise":
             return np.random.default_rng(seed).integers(0, num_levels, images.shape).astype(np.int32)
         return {"hflip": images[:, :, ::-1], "vflip": images[:, ::-1], "invert": num_levels - 1 - images}[kind]
-    images, levels = _dataset_split("digits_raw" if name == "digits" else name, "test", image_shape, num_levels)
+    images, levels = _dataset_split("digits_raw" if name == "digits" else name, "test", image_shape, num_levels, limit)
     return _fit_to_model(images[:limit], levels, image_shape, num_levels, given or name, rescale_levels)
 
 
@@ -141,7 +175,8 @@ def score_sets(model, background, sets, reference, batch_size, progress=False, b
                                                                                               compressor)
         scores["typicality (M=1)"] = np.abs(nll - reference)
         groups = len(nll) // 10
-        scores["typicality (M=10)"] = np.abs(nll[:groups * 10].reshape(groups, 10).mean(axis=1) - reference)
+        if groups:  # a set of fewer than 10 images has no group of 10: the row is left empty
+            scores["typicality (M=10)"] = np.abs(nll[:groups * 10].reshape(groups, 10).mean(axis=1) - reference)
         table[name] = scores
     return table
 
@@ -163,10 +198,11 @@ def write_histograms(table, in_set, output_dir, print_fn=print):
         print_fn("histograms skipped: matplotlib is not installed (pip install -e .[plots])")
         return []
     paths = []
-    for score in table[in_set]:
+    for score in [score for score in SCORES if any(score in scores for scores in table.values())]:
         figure, axes = plt.subplots(figsize=(6, 3.5))
         for name, scores in table.items():
-            axes.hist(scores[score], bins=60, alpha=0.5, density=True, label=name)
+            if score in scores:  # typicality (M=10): not for a set of fewer than 10 images
+                axes.hist(scores[score], bins=60, alpha=0.5, density=True, label=name)
         axes.set(xlabel=f"{score} (higher = more anomalous)", ylabel="density")
         axes.legend(fontsize=8)
         figure.tight_layout()
@@ -179,6 +215,9 @@ def write_histograms(table, in_set, output_dir, print_fn=print):
 
 def main(argv=None):
     args = parse_args(argv)
+    for name in args.out_sets:  # every set checked before any model loads
+        check_set_name(name)
+    turn_off_the_failing_remapper()
     from pixel_keras import gallery, ood
     from pixel_keras.io import load_model_file
     from pixel_keras.likelihood import log_prob, model_spec
@@ -212,16 +251,28 @@ def main(argv=None):
     table = score_sets(model, background, sets, reference, args.batch_size, progress=True,
                        background_perturb_rate=perturb_rate)
 
-    header = f"{'out-of-distribution set':<26}{'score':<20}{'AUROC':>8}{'AUPRC':>8}{'FPR@95':>8}"
+    width = max(26, *(len(name) + 2 for name in args.out_sets))  # a long set name never runs into its score
+    header = f"{'out-of-distribution set':<{width}}{'score':<20}{'AUROC':>8}{'AUPRC':>8}{'FPR@95':>8}"
     print(f"in-distribution: {args.in_set} test ({len(sets[args.in_set])} images); typicality reference "
           f"{reference:.2f} nats (mean NLL of {min(args.reference_images, len(arrays['train']))} training images)")
     print("higher score = more anomalous; OOD positive; AUROC < 0.5: the score ranks OOD as more typical")
     print(header)
+    short = []
+    shown = [score for score in SCORES  # typicality (M=10) always: an empty row says a set was too small
+             if score == "typicality (M=10)" or any(score in scores for scores in table.values())]
     for name in args.out_sets:
-        for score, out_scores in table[name].items():
-            in_scores = table[args.in_set][score]
-            print(f"{name:<26}{score:<20}{ood.auroc(in_scores, out_scores):>8.3f}{ood.auprc(in_scores, out_scores):>8.3f}"
-                  f"{ood.fpr_at_95_tpr(in_scores, out_scores):>8.3f}")
+        for score in shown:
+            if score not in table[name] or score not in table[args.in_set]:
+                print(f"{name:<{width}}{score:<20}{'-':>8}{'-':>8}{'-':>8}")
+                short.append(name)
+                continue
+            in_scores, out_scores = table[args.in_set][score], table[name][score]
+            print(f"{name:<{width}}{score:<20}{ood.auroc(in_scores, out_scores):>8.3f}"
+                  f"{ood.auprc(in_scores, out_scores):>8.3f}{ood.fpr_at_95_tpr(in_scores, out_scores):>8.3f}")
+    if short:
+        fewer = [name for name in sets if len(sets[name]) < 10]
+        print(f"-: typicality (M=10) scores groups of 10 images; {', '.join(fewer)} "
+              f"{'has' if len(fewer) == 1 else 'have'} fewer")
     primary = "likelihood ratio" if background is not None else "likelihood"
     validation = arrays["validation"][:args.images].astype(np.int32)
     cut = ood.threshold(score_sets(model, background, {"v": validation}, reference, args.batch_size,

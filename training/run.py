@@ -13,11 +13,12 @@ import os
 import pathlib
 import sys
 
-from pixel_keras.cli import (HelpFormatter, RunError, check_directory, int_range, non_negative_int, number_range,
-                             positive_int, program_name, run_cli)
+from pixel_keras.cli import (HelpFormatter, RunError, add_verbose_flag, check_directory, int_range, non_negative_int,
+                             number_range, positive_int, program_name, run_cli, turn_off_the_failing_remapper)
 from pixel_keras.cpu_defaults import CPU_MINUTES, CPU_SIZES
 from pixel_keras.archs import arch_names, get_arch
 from pixel_keras.head_registry import get_head, head_names
+from pixel_keras.io import model_file_path
 from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
 
 CONFIG_KEYS = ("arch", "dataset", "data_dir", "image_size", "channels", "seed", "layers", "hidden", "residual",
@@ -124,6 +125,7 @@ def parse_args(argv=None):
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="XLA; auto: on TensorFlow where a GPU is present, on JAX always (Keras' auto)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=256, help="batch for validation and test")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     if args.arch not in arch_names():
         raise RunError(f"unknown --arch {args.arch!r}; expected one of {', '.join(arch_names())}")
@@ -133,6 +135,11 @@ def parse_args(argv=None):
     args.max_minutes = CPU_MINUTES[args.arch] if args.max_minutes is None else args.max_minutes
     if args.initial_optimizer_state and not args.initial_model:
         raise RunError("--initial-optimizer-state needs --initial-model MODEL (whose optimizer state it takes)")
+    if args.initial_model:  # before any data or Keras: a bad name or an unreadable file
+        try:
+            model_file_path(args.initial_model)
+        except RunError as error:
+            raise RunError(f"--initial-model: {error}") from None
     if args.run_dir is None:
         args.run_dir = os.path.join("runs", f"{args.arch}_{args.dataset.replace('/', '_').replace(':', '_')}")
     check_directory(args.run_dir, "--run-dir")  # before any data is loaded
@@ -289,6 +296,7 @@ def main(argv=None):
     from .distribution import cluster_workers, is_chief, make_strategy
 
     on_tensorflow = keras.backend.backend() == "tensorflow"
+    turn_off_the_failing_remapper()
     # first: the strategy may split the CPU into logical devices
     strategy = make_strategy(args.devices) if on_tensorflow else None
     scope = strategy.scope() if strategy else one_device_scope(args)

@@ -17,10 +17,11 @@ written in the format its --out suffix names (.png, .jpg, .webp, ...).
 import argparse
 import pathlib
 
-from pixel_keras.cli import (HelpFormatter, RunError, check_output_file, make_parent_directory, number_range,
-                             positive_int, program_name, run_cli, sampling_seed)
+from pixel_keras.cli import (HelpFormatter, RunError, add_verbose_flag, check_output_file, make_parent_directory,
+                             number_range, positive_int, program_name, run_cli, sampling_seed,
+                             turn_off_the_failing_remapper)
 from pixel_keras.gallery import image_format
-from pixel_keras.io import load_model_file
+from pixel_keras.io import load_model_file, model_file_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -71,17 +72,20 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=positive_int, default=16, help="images per sampling loop call")
     parser.add_argument("--label", type=int, default=None,
                         help="class of every image, for a class-conditional model (required there)")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:  # before any work: a suffix that names no format, or a file where a folder goes
         image_format(args.out)
     except ValueError as error:
         raise RunError(f"--out {error}") from None
     check_output_file(args.out, "--out")
+    model_file_path(args.checkpoint)  # a bad name or file refused before Keras and TensorFlow load
+    turn_off_the_failing_remapper()
 
-    import keras
     import numpy as np
 
     from pixel_keras.gallery import image_grid, scale_up, write_image
+    from pixel_keras.progress import ProgressReport
     from pixel_keras.sampling import Sampler, batch_seed
 
     model, config = load_model_file(args.checkpoint)
@@ -97,7 +101,7 @@ def main(argv=None):
     if args.complete:
         originals = images_to_complete(args.complete, args.num, sampler.image_shape, sampler.num_levels, config)
     count = len(originals) if originals is not None else args.num
-    progress = keras.utils.Progbar(count, unit_name="image")
+    progress = ProgressReport(count, "image")
     drawn = []
     for start in range(0, count, args.batch_size):
         size = min(args.batch_size, count - start)
@@ -111,7 +115,7 @@ def main(argv=None):
             batch = sampler.complete(originals[start:start + size], known, seed=seed, temperature=args.temperature,
                                      labels=labels)
         drawn.append(batch)
-        progress.add(size)
+        progress.update(start + size)
     images = np.concatenate(drawn)
     if originals is None:
         grid = image_grid(images, sampler.num_levels)
