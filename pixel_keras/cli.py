@@ -1,10 +1,12 @@
-"""Command-line plumbing the applications share: one-line errors instead of tracebacks, and the
+"""Command-line plumbing the applications share: one-line errors instead of tracebacks, the
 argparse `type=` validators of every numeric flag (a bad value is refused by argparse with one
-`error: argument --flag: ...` line and exit status 2, before anything is loaded or written).
+`error: argument --flag: ...` line and exit status 2, before anything is loaded or written), and
+output a newcomer can read (TensorFlow's start-up chatter filtered out, its failing remapper off).
 
 It lives in the library so that every app (training, export, benchmarks) uses the same error type
 without importing another app: installed, the apps are not the top-level `training` / `export`.
-No Keras or TensorFlow here: `--help` of every app imports neither.
+No Keras or TensorFlow at import (`--help` of every app imports neither); only
+`turn_off_the_failing_remapper` imports them, when an app is about to load a model.
 """
 
 import argparse

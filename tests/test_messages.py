@@ -191,3 +191,25 @@ def test_long_set_names_keep_their_columns_and_the_help_keeps_its_example(tmp_pa
         ood_app.parse_args(["--help"])
     assert ("\n    python -m training.ood --model pretrained:fashion_mnist_pixelcnn_6x48 --background runs/background \\\n"
             in capsys.readouterr().out)
+
+
+@slow
+def test_the_codec_names_each_failed_file_on_its_own_line_in_a_subprocess(tmp_path):
+    """What a user's terminal or log gets from `python -m pixel_keras.codec` on a folder with bad files:
+    a line per file, then the error line; no carriage returns or ANSI codes."""
+    from pixel_keras.gallery import write_png
+
+    (tmp_path / "in").mkdir()
+    write_png(tmp_path / "in" / "good.png", np.zeros((4, 4, 1), np.int32))
+    for name in ("bad1.png", "bad2.png"):
+        (tmp_path / "in" / name).write_bytes(b"not a png")
+    model = _save(tmp_path / "m.keras", shape=(4, 4, 1))
+    done = subprocess.run([sys.executable, "-m", "pixel_keras.codec", "compress", "--model", model,
+                           str(tmp_path / "in"), str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 3, done.stderr
+    assert [line.split(": ")[0] for line in lines[:2]] == [str(tmp_path / "in" / "bad1.png"),
+                                                           str(tmp_path / "in" / "bad2.png")]
+    assert lines[2] == "error: 2 of 3 files not compressed (the others were), listed above"
+    assert "\r" not in done.stdout + done.stderr and "\x1b" not in done.stdout + done.stderr
