@@ -257,20 +257,18 @@ def main(argv=None):
           f"{reference:.2f} nats (mean NLL of {min(args.reference_images, len(arrays['train']))} training images)")
     print("higher score = more anomalous; OOD positive; AUROC < 0.5: the score ranks OOD as more typical")
     print(header)
-    short = []
     shown = [score for score in SCORES  # typicality (M=10) always: an empty row says a set was too small
              if score == "typicality (M=10)" or any(score in scores for scores in table.values())]
     for name in args.out_sets:
         for score in shown:
             if score not in table[name] or score not in table[args.in_set]:
                 print(f"{name:<{width}}{score:<20}{'-':>8}{'-':>8}{'-':>8}")
-                short.append(name)
                 continue
             in_scores, out_scores = table[args.in_set][score], table[name][score]
             print(f"{name:<{width}}{score:<20}{ood.auroc(in_scores, out_scores):>8.3f}"
                   f"{ood.auprc(in_scores, out_scores):>8.3f}{ood.fpr_at_95_tpr(in_scores, out_scores):>8.3f}")
-    if short:
-        fewer = [name for name in sets if len(sets[name]) < 10]
+    fewer = [name for name in sets if len(sets[name]) < 10]  # the sets with no typicality (M=10) score
+    if fewer:
         print(f"-: typicality (M=10) scores groups of 10 images; {', '.join(fewer)} "
               f"{'has' if len(fewer) == 1 else 'have'} fewer")
     primary = "likelihood ratio" if background is not None else "likelihood"
