@@ -48,6 +48,7 @@ setup(
         "jax": ["jax==0.10.2", "jaxlib==0.10.2"],
         "torch": ["torch==2.13.0"],
         "dev": ["pytest==9.2.0", "scipy>=1.11", "tensorflow-serving-api==2.21.0", "jax==0.10.2", "jaxlib==0.10.2",
-                "matplotlib==3.11.2", "pillow-jxl-plugin==1.3.8"],
+                "matplotlib==3.11.2", "pillow-jxl-plugin==1.3.8",
+                "import-linter==2.17"],  # tests/test_layering.py: the layers contract in pyproject.toml
     },
 )

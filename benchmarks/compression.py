@@ -121,18 +121,22 @@ def model_at_size(model, config, image_shape):
     scores the stitched images (the codec walks the trained weights at any size itself); None
     without a run.json."""
     import pixel_keras as pk
-    from pixel_keras.likelihood import model_spec
+    from pixel_keras.archs import resolve_arch
+    from pixel_keras.head_registry import resolve_head
+    from pixel_keras.inspection import model_spec
 
     if config is None:
         return None
+    # run.json holds --arch and --head as given: a name, or a user's package.module:NAME
+    arch = resolve_arch(config["arch"])
     options = {"num_layers": config["layers"], "hidden": config["hidden"], "residual": config["residual"],
-               "skip": config["skip"], "head": config["head"], "num_mixtures": config["num_mixtures"],
+               "skip": config["skip"], "head": resolve_head(config["head"]), "num_mixtures": config["num_mixtures"],
                "dropout": config["dropout"]}
     if config.get("multiscale"):
-        built = pk.build_multiscale_model(config["arch"], image_shape, model_spec(model)[1],
-                                          factor=config["multiscale"], **options)
+        built = pk.build_multiscale_model(arch, image_shape, model_spec(model)[1], factor=config["multiscale"],
+                                          **options)
     else:
-        built = pk.build_model(config["arch"], image_shape, model_spec(model)[1], **options)
+        built = pk.build_model(arch, image_shape, model_spec(model)[1], **options)
     built.set_weights(model.get_weights())
     return built
 

@@ -84,7 +84,7 @@ def run_item(kind, arch, settings, args, data):
     else:
         contender = make_contender(spec(arch, size, settings["precision"]), data["shape"], 256)
         result = worker.budget(contender, data, settings["minutes"], args.train_batch, args.steps_per_epoch)
-        from pixel_keras.likelihood import bits_per_dim_from_nats
+        from pixel_keras.losses import bits_per_dim_from_nats
 
         result["test_bits_per_dim"] = float(bits_per_dim_from_nats(result["test_nats"], data["shape"]))
     result["params"] = contender.params()

@@ -78,7 +78,7 @@ def main(argv=None):
                  f"validation every {args.steps_per_epoch} steps, {args.minutes:g} min per contender")
     print(f"{'contender':<46} {'params':>9} {'steps':>6} {'img/s':>6} {'bits/dim':>8} {'nats/img':>9} {'peak MB':>8}")
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats
+    from pixel_keras.losses import bits_per_dim_from_nats
 
     def row(name, nats, params="", steps="", rate="", memory=""):
         bits = bits_per_dim_from_nats(nats, image_shape)

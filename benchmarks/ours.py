@@ -9,8 +9,8 @@ import numpy as np
 
 import pixel_keras as pk
 from pixel_keras.cpu_defaults import CPU_SIZES
-from pixel_keras.fitting import (DEFAULT_LEARNING_RATES, TrainingBudget, check_lr_schedule, compile_for_training,
-                                 make_optimizer)
+from pixel_keras.fitting import TrainingBudget, check_lr_schedule, compile_for_training, make_optimizer
+from pixel_keras.settings import DEFAULT_LEARNING_RATES
 from pixel_keras.xla import default_jit_compile
 
 

@@ -24,7 +24,7 @@ from benchmarks.header import print_header  # noqa: E402
 from pixel_keras.cli import positive_int, run_cli  # noqa: E402
 from pixel_keras.cpu_defaults import CPU_SIZES  # noqa: E402
 from pixel_keras.archs import arch_names  # noqa: E402
-from pixel_keras.settings import ARCHS  # noqa: E402
+from pixel_keras.archs import BUILTIN_NAMES as ARCHS  # noqa: E402
 
 
 def rate(function, images, repeats):
@@ -48,7 +48,7 @@ def main(argv=None):
 
     import pixel_keras as pk
     from export.saved_model import export_saved_model
-    from pixel_keras.likelihood import log_prob_from_logits
+    from pixel_keras.losses import log_prob_from_logits
 
     print_header("benchmarks.serving", argv, f"batch {args.batch}, median of {args.repeats}")
     print(f"{'arch':<16} {'params':>8} {'Keras eager':>12} {'Keras tf.function':>18} {'SavedModel':>11} {'ratio':>6}")

@@ -45,143 +45,225 @@ def signature_inputs(num_classes=None):
     return {name: {**inputs, "labels": ("int32", 1)} if inputs else inputs for name, inputs in SIGNATURE_INPUTS.items()}
 
 
-def _serving_functions(model, jit_compile=False, max_sample_images=MAX_SAMPLE_IMAGES,
-                       max_score_images=MAX_SCORE_IMAGES):
-    """The exported functions, with the request checks as graph asserts (Serving runs no Python).
+class _RequestChecks:
+    """The checks of one export's requests, as graph asserts (Serving runs no Python): shapes and
+    ranks, values, labels and the per-request bounds, each failing with a message that names what
+    was expected and what was received. Built from the model's image shape, levels and classes."""
 
-    Every check (shapes and ranks, values, labels, the per-request bound) runs before any work, so
-    a request over the bound is refused before anything of its size is allocated or any network
-    pass runs.
-    """
-    import tensorflow as tf
+    def __init__(self, image_shape, num_levels, num_classes, max_sample_images, max_score_images):
+        self.image_shape, self.num_levels, self.num_classes = image_shape, num_levels, num_classes
+        self.max_sample_images, self.max_score_images = max_sample_images, max_score_images
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats, model_spec, num_classes_of
-    from pixel_keras.sampling import Sampler
-    from pixel_keras.views import observed_view
-
-    image_shape, num_levels = model_spec(model)
-    num_classes = num_classes_of(model)
-    height, width, channels = image_shape
-    sampler = Sampler(model, jit_compile=jit_compile)
-    observed = observed_view(model)
-    expected = f"[batch, {height}, {width}, {channels}]"
-
+    @staticmethod
     def check(condition, message, *received):
         """A graph assert that fails with `message` and the values received; returns the condition
         (a scalar, computed so that it cannot fail itself on an input of any rank)."""
+        import tensorflow as tf
+
         condition = tf.reduce_all(tf.reshape(condition, [-1]))
         tf.debugging.Assert(condition, [f"{message}; received", *received])
         return condition
 
+    @staticmethod
     def shape_is(tensor, shape):
         """Whether `tensor` has the shape `shape` (an int32 vector): False, not an error, for another
         rank (both are padded with -1 to one length before they are compared)."""
+        import tensorflow as tf
+
         actual = tf.shape(tensor)
         padded_actual = tf.concat([actual, tf.fill(tf.shape(shape), -1)], axis=0)
         padded_shape = tf.concat([shape, tf.fill(tf.shape(actual), -1)], axis=0)
         return tf.logical_and(tf.equal(tf.size(actual), tf.size(shape)),
                               tf.reduce_all(tf.equal(padded_actual, padded_shape)))
 
-    def in_range(values, size, message):
-        """Values in [0, size); an empty tensor passes (its min is the dtype's max, its max the min)."""
-        flat = tf.reshape(values, [-1])
-        low, high = tf.reduce_min(flat), tf.reduce_max(flat)
-        return check(tf.logical_and(low >= 0, high < size), message, low, high)
-
-    def bound(count, limit, limit_name, count_name):
-        return check(count <= limit, f"{count_name} must be <= {limit} (the {limit_name} of this export)", count)
-
-    def scalar_checks(**scalars):
-        return [check(shape_is(value, tf.zeros([0], tf.int32)), f"{name} must be a scalar", tf.shape(value))
-                for name, value in scalars.items()]
-
+    @staticmethod
     def batch_of(images):
         """The number of images: the first axis (0 for a scalar, which the shape check refuses)."""
+        import tensorflow as tf
+
         return tf.reduce_sum(tf.shape(images)[:1])
 
-    def image_checks(images, limit, limit_name, known_mask=None):
-        checks = [check(shape_is(images, tf.concat([tf.shape(images)[:1], image_shape], axis=0)),
-                        f"images must have shape {expected}", tf.shape(images)),
-                  bound(batch_of(images), limit, limit_name, "batch"),
-                  in_range(images, num_levels, f"pixel values must be in [0, {num_levels - 1}]")]
+    def in_range(self, values, size, message):
+        """Values in [0, size); an empty tensor passes (its min is the dtype's max, its max the min)."""
+        import tensorflow as tf
+
+        flat = tf.reshape(values, [-1])
+        low, high = tf.reduce_min(flat), tf.reduce_max(flat)
+        return self.check(tf.logical_and(low >= 0, high < size), message, low, high)
+
+    def bound(self, count, limit_name, count_name):
+        """`count` within the export's bound `limit_name` (max_sample_images or max_score_images)."""
+        limit = getattr(self, limit_name)
+        return self.check(count <= limit, f"{count_name} must be <= {limit} (the {limit_name} of this export)", count)
+
+    def scalars(self, **scalars):
+        """Each of `scalars` (name=tensor) is a scalar."""
+        import tensorflow as tf
+
+        return [self.check(self.shape_is(value, tf.zeros([0], tf.int32)), f"{name} must be a scalar", tf.shape(value))
+                for name, value in scalars.items()]
+
+    def images(self, images, limit_name, known_mask=None):
+        """`images` of the model's shape, within the bound `limit_name` and the levels; a
+        `known_mask` (completion) of their shape."""
+        import tensorflow as tf
+
+        height, width, channels = self.image_shape
+        checks = [self.check(self.shape_is(images, tf.concat([tf.shape(images)[:1], self.image_shape], axis=0)),
+                             f"images must have shape [batch, {height}, {width}, {channels}]", tf.shape(images)),
+                  self.bound(self.batch_of(images), limit_name, "batch"),
+                  self.in_range(images, self.num_levels, f"pixel values must be in [0, {self.num_levels - 1}]")]
         if known_mask is not None:
-            checks.append(check(shape_is(known_mask, tf.shape(images)), "known_mask must have the shape of images",
-                                tf.shape(known_mask)))
+            checks.append(self.check(self.shape_is(known_mask, tf.shape(images)),
+                                     "known_mask must have the shape of images", tf.shape(known_mask)))
         return checks
 
-    def label_checks(labels, batch, batch_name):
+    def labels(self, labels, batch, batch_name):
         """Checks of `labels` against the batch size and the classes; none for an unconditional model."""
+        import tensorflow as tf
+
         if labels is None:
             return []
-        return [check(shape_is(labels, tf.reshape(batch, [-1])),
-                      f"labels must have shape [{batch_name}], one per image", tf.shape(labels)),
-                in_range(labels, num_classes, f"labels must be in [0, {num_classes - 1}]")]
+        return [self.check(self.shape_is(labels, tf.reshape(batch, [-1])),
+                           f"labels must have shape [{batch_name}], one per image", tf.shape(labels)),
+                self.in_range(labels, self.num_classes, f"labels must be in [0, {self.num_classes - 1}]")]
 
-    def when_valid(checks, work, refused):
-        """`work()` where every check holds, else `refused()` (empty outputs; the request fails with
-        the checks' messages). A data dependency: TensorFlow's optimiser keeps no order between
-        graph asserts and the ops after them, but no op of `work` can start before the checks."""
-        return tf.cond(tf.reduce_all(tf.stack(checks)), work, refused)
 
-    def as_images(images):
-        return tf.reshape(images, (-1,) + image_shape)
+def _when_valid(checks, work, refused):
+    """`work()` where every check holds, else `refused()` (empty outputs; the request fails with
+    the checks' messages). A data dependency: TensorFlow's optimiser keeps no order between graph
+    asserts and the ops after them, but no op of `work` can start before the checks."""
+    import tensorflow as tf
 
-    def as_labels(labels):
-        """The model's extra inputs: [labels] for a conditional model, [] for an unconditional one."""
-        return [] if labels is None else [tf.reshape(labels, [-1])]
+    return tf.cond(tf.reduce_all(tf.stack(checks)), work, refused)
 
-    def no_images():
-        return {"images": tf.zeros((0,) + image_shape, tf.uint8)}
+
+def _as_images(images, image_shape):
+    """A request's images (or known_mask) in the model's shape, once the checks have passed."""
+    import tensorflow as tf
+
+    return tf.reshape(images, (-1,) + image_shape)
+
+
+def _as_labels(labels):
+    """The model's extra inputs: [labels] for a conditional model, [] for an unconditional one."""
+    import tensorflow as tf
+
+    return [] if labels is None else [tf.reshape(labels, [-1])]
+
+
+def _no_images(image_shape):
+    """The empty output of a refused `sample*` or `complete` request."""
+    import tensorflow as tf
+
+    return {"images": tf.zeros((0,) + image_shape, tf.uint8)}
+
+
+def _log_likelihood_signature(checks, model):
+    """`log_likelihood(images, labels=None)`: the images' log-probability, NLL and bits/dim."""
+    import tensorflow as tf
+
+    from pixel_keras.head_registry import observed_view
+    from pixel_keras.losses import bits_per_dim_from_nats
+
+    observed = observed_view(model)
+    image_shape = checks.image_shape
 
     def log_likelihood(images, labels=None):
-        checks = image_checks(images, max_score_images, "max_score_images")
-        checks += label_checks(labels, batch_of(images), "batch")
+        requested = checks.images(images, "max_score_images") + checks.labels(labels, checks.batch_of(images), "batch")
 
         def score():  # the head's observed level, as pk.log_prob scores it (a mixture: K logistics, not K x L)
-            valid = as_images(images)
-            output = observed.model([valid, *as_labels(labels)] if labels is not None else valid, training=False)
+            valid = _as_images(images, image_shape)
+            output = observed.model([valid, *_as_labels(labels)] if labels is not None else valid, training=False)
             return tf.reduce_sum(observed.log_probs(output, valid), axis=[1, 2, 3])
 
         # An empty batch skips the network too (a convolution over 0 images fails in TensorFlow).
-        log_prob = when_valid(checks + [batch_of(images) > 0], score, lambda: tf.zeros([0], tf.float32))
+        log_prob = _when_valid(requested + [checks.batch_of(images) > 0], score, lambda: tf.zeros([0], tf.float32))
         nats = -log_prob
         return {"log_prob": log_prob, "nll_nats": nats, "bits_per_dim": bits_per_dim_from_nats(nats, image_shape)}
 
+    return log_likelihood
+
+
+def _sample_with_temperature_signature(checks, sampler):
+    """`sample_with_temperature(num_images, seed, temperature, labels=None)`: new images."""
+    import tensorflow as tf
+
     def sample_with_temperature(num_images, seed, temperature, labels=None):
-        checks = scalar_checks(num_images=num_images, seed=seed, temperature=temperature) + [
-            check(num_images >= 0, "num_images must be >= 0", num_images),
-            bound(num_images, max_sample_images, "max_sample_images", "num_images"),
-            check(temperature > 0, "temperature must be > 0", temperature),
-            *label_checks(labels, num_images, "num_images")]
+        requested = checks.scalars(num_images=num_images, seed=seed, temperature=temperature) + [
+            checks.check(num_images >= 0, "num_images must be >= 0", num_images),
+            checks.bound(num_images, "max_sample_images", "num_images"),
+            checks.check(temperature > 0, "temperature must be > 0", temperature),
+            *checks.labels(labels, num_images, "num_images")]
 
         def draw():
-            shape = tf.concat([tf.reshape(num_images, [1]), image_shape], axis=0)
+            shape = tf.concat([tf.reshape(num_images, [1]), checks.image_shape], axis=0)
             images = sampler.fill(tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool), tf.reshape(seed, []),
-                                  tf.reshape(temperature, []), *as_labels(labels))
+                                  tf.reshape(temperature, []), *_as_labels(labels))
             return {"images": tf.cast(images, tf.uint8)}
 
-        return when_valid(checks, draw, no_images)
+        return _when_valid(requested, draw, lambda: _no_images(checks.image_shape))
+
+    return sample_with_temperature
+
+
+def _sample_signature(sample_with_temperature):
+    """`sample(num_images, seed, labels=None)`: `sample_with_temperature` at temperature 1."""
+    import tensorflow as tf
 
     def sample(num_images, seed, labels=None):
         return sample_with_temperature(num_images, seed, tf.constant(1.0), labels)
 
+    return sample
+
+
+def _complete_signature(checks, sampler):
+    """`complete(images, known_mask, seed, labels=None)`: the unknown sub-pixels of `images` drawn."""
+    import tensorflow as tf
+
     def complete(images, known_mask, seed, labels=None):
-        checks = image_checks(images, max_sample_images, "max_sample_images", known_mask) + scalar_checks(seed=seed)
-        checks += label_checks(labels, batch_of(images), "batch")
+        requested = checks.images(images, "max_sample_images", known_mask) + checks.scalars(seed=seed)
+        requested += checks.labels(labels, checks.batch_of(images), "batch")
 
         def fill():
-            filled = sampler.fill(as_images(images), as_images(known_mask), tf.reshape(seed, []), tf.constant(1.0),
-                                  *as_labels(labels))
+            filled = sampler.fill(_as_images(images, checks.image_shape), _as_images(known_mask, checks.image_shape),
+                                  tf.reshape(seed, []), tf.constant(1.0), *_as_labels(labels))
             return {"images": tf.cast(filled, tf.uint8)}
 
-        return when_valid(checks, fill, no_images)
+        return _when_valid(requested, fill, lambda: _no_images(checks.image_shape))
+
+    return complete
+
+
+def _limits_signature(checks):
+    """`limits()`: this export's per-request bounds, int32 scalars."""
+    import tensorflow as tf
 
     def limits():
-        return {"max_sample_images": tf.constant(max_sample_images, tf.int32),
-                "max_score_images": tf.constant(max_score_images, tf.int32)}
+        return {"max_sample_images": tf.constant(checks.max_sample_images, tf.int32),
+                "max_score_images": tf.constant(checks.max_score_images, tf.int32)}
 
-    return {"log_likelihood": log_likelihood, "sample": sample, "sample_with_temperature": sample_with_temperature,
-            "complete": complete, "limits": limits}
+    return limits
+
+
+def _serving_functions(model, jit_compile=False, max_sample_images=MAX_SAMPLE_IMAGES,
+                       max_score_images=MAX_SCORE_IMAGES):
+    """The exported functions by signature name, with the request checks as graph asserts.
+
+    Every check (shapes and ranks, values, labels, the per-request bound) runs before any work, so
+    a request over the bound is refused before anything of its size is allocated or any network
+    pass runs.
+    """
+    from pixel_keras.inspection import model_spec, num_classes_of
+    from pixel_keras.sampling import Sampler
+
+    image_shape, num_levels = model_spec(model)
+    checks = _RequestChecks(image_shape, num_levels, num_classes_of(model), max_sample_images, max_score_images)
+    sampler = Sampler(model, jit_compile=jit_compile)
+    sample_with_temperature = _sample_with_temperature_signature(checks, sampler)
+    return {"log_likelihood": _log_likelihood_signature(checks, model),
+            "sample": _sample_signature(sample_with_temperature), "sample_with_temperature": sample_with_temperature,
+            "complete": _complete_signature(checks, sampler), "limits": _limits_signature(checks)}
 
 
 def export_saved_model(model, export_dir, jit_compile=False, max_sample_images=MAX_SAMPLE_IMAGES,
@@ -201,7 +283,7 @@ def export_saved_model(model, export_dir, jit_compile=False, max_sample_images=M
             raise ValueError(f"Expected {name} to be a positive integer below 2**31. Received {name}={value!r}.")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    from pixel_keras.likelihood import num_classes_of
+    from pixel_keras.inspection import num_classes_of
 
     functions = _serving_functions(model, jit_compile, max_sample_images, max_score_images)
     for name, inputs in signature_inputs(num_classes_of(model)).items():

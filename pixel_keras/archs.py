@@ -15,6 +15,8 @@ import dataclasses
 import re
 from typing import Callable, Optional
 
+from pixel_keras.registry import Registry
+
 # How an arch's blocks take conditioning (class labels, a multi-scale map). Every block builder
 # gets `spec.condition(units, name)`: a bias tensor of `units` features, or None when the model is
 # unconditional. What the builder does with it:
@@ -102,41 +104,47 @@ class BlockSpec:
     state: dict = dataclasses.field(default_factory=dict)
 
 
-_REGISTRY = {}
-BUILTIN_NAMES = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn")
+ARCH_REGISTRY = Registry("arch", str, Arch)
+BUILTIN_NAMES = ("pixelcnn", "row_lstm", "diagonal_bilstm", "spatial_lstm", "gated_pixelcnn", "pixelsnail")
 
 
 def register_arch(arch, replace=False):
-    """Add `arch` to the registry (`build_model(arch.name, ...)` builds it); returns it. A name
-    registered already is refused unless `replace=True` (never for a built-in)."""
-    if not isinstance(arch, Arch):
-        raise TypeError(f"Expected an Arch. Received {type(arch).__name__}.")
-    if arch.name in BUILTIN_NAMES and arch.name in _REGISTRY:
-        raise ValueError(f"Arch {arch.name!r} is a built-in arch; choose another name.")
-    if arch.name in _REGISTRY and not replace:
-        raise ValueError(f"Arch {arch.name!r} is registered already; pass replace=True to replace it.")
-    _REGISTRY[arch.name] = arch
-    return arch
+    """Add `arch` to the registry (`build_model(arch.name, ...)` builds it); returns it.
+
+    Args:
+        arch: the `Arch`.
+        replace: replace a user arch registered under the same name (never a built-in).
+
+    Raises:
+        TypeError: for anything but an `Arch`.
+        ValueError: for a name registered already (without `replace=True`) or a built-in one.
+    """
+    return ARCH_REGISTRY.register(getattr(arch, "name", None), arch, replace=replace)
 
 
 def unregister_arch(name):
-    """Remove a user arch from the registry (the built-ins stay)."""
-    if name in BUILTIN_NAMES:
-        raise ValueError(f"Arch {name!r} is a built-in arch; it cannot be unregistered.")
-    get_arch(name)
-    del _REGISTRY[name]
+    """Remove a user arch from the registry (ValueError for a built-in or unknown one)."""
+    ARCH_REGISTRY.unregister(name)
 
 
 def get_arch(name):
     """The registered `Arch` named `name`; a one-line ValueError naming the choices otherwise."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"Expected arch to be one of {arch_names()}. Received arch={name!r}.")
-    return _REGISTRY[name]
+    return ARCH_REGISTRY.get(name)
 
 
 def arch_names():
     """Names of the registered archs, the built-ins first, then in registration order."""
-    return tuple(_REGISTRY)
+    return ARCH_REGISTRY.names()
+
+
+def resolve_arch(reference):
+    """The registered arch name that `reference` gives: a name, or "package.module:name" (the
+    module is imported, registering its archs, then the name looked up): what `--arch` takes.
+
+    Raises:
+        ValueError: one line, for a module that cannot be imported or a name not registered.
+    """
+    return ARCH_REGISTRY.resolve(reference)
 
 
 def _builtin(function):
@@ -178,24 +186,9 @@ for _arch in (
     Arch(name="gated_pixelcnn", build_block=_builtin("gated_block"), cpu_size=(5, 32), cpu_minutes=20.0,
          description="Gated PixelCNN: vertical and horizontal stacks, gated units, no blind spot",
          conditioning="layer_argument", build_input=_builtin("gated_input"), layer_cases=_builtin("gated_cases")),
+    Arch(name="pixelsnail", build_block=_builtin("pixelsnail_block"), cpu_size=(4, 32), cpu_minutes=20.0,
+         description="PixelSNAIL: residual masked convolutions and causal self-attention over all earlier pixels",
+         conditioning="layer_argument", layer_cases=_builtin("pixelsnail_cases")),
 ):
-    register_arch(_arch)
+    ARCH_REGISTRY.register(_arch.name, _arch, builtin=True)
 assert arch_names() == BUILTIN_NAMES
-
-
-def _snail(function):
-    """PixelSNAIL's builders, in its layer file (`pixel_keras.layers.causal_attention`), loaded on first use."""
-
-    def call(*args, **kwargs):
-        from pixel_keras.layers import causal_attention
-
-        return getattr(causal_attention, function)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = function
-    return call
-
-
-# PixelSNAIL (issue 28): registered like a user arch (pk.ARCHS stays the five built-ins).
-register_arch(Arch(name="pixelsnail", build_block=_snail("pixelsnail_block"), cpu_size=(4, 32), cpu_minutes=20.0,
-                   description="PixelSNAIL: residual masked convolutions and causal self-attention over all earlier pixels",
-                   conditioning="layer_argument", layer_cases=_snail("pixelsnail_cases")))

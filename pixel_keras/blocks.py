@@ -6,7 +6,7 @@ same names in the same order: stored .keras files and codec blobs depend on them
 
 import keras
 
-from pixel_keras.layers import DiagonalBiLSTM, GatedBlock, MaskedConv2D, RowLSTM, SpatialLSTM
+from pixel_keras.layers import CausalSelfAttention, DiagonalBiLSTM, GatedBlock, MaskedConv2D, RowLSTM, SpatialLSTM
 
 # The recurrent layer of each PixelRNN-style arch (Spatial LSTM: RIDE's 2-D LSTM with our discrete head).
 RECURRENT_LAYERS = {"row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM, "spatial_lstm": SpatialLSTM}
@@ -55,6 +55,17 @@ def gated_block(x, index, spec):
     return out
 
 
+def pixelsnail_block(x, index, spec, heads=2):
+    """A residual PixelCNN block (1 x 1, 3 x 3 mask B with the conditioning bias, 1 x 1; the
+    PixelCNN's layers and names) then causal attention over its result: the block adds both."""
+    convolved = pixelcnn_block(x, index, spec)
+    inner = keras.layers.Add(name=f"attention{index}_input")([x, convolved])
+    inner = keras.layers.ReLU(name=f"attention{index}_relu")(inner)
+    attended = CausalSelfAttention(2 * spec.hidden, heads, max(1, spec.hidden // heads), spec.color_channels,
+                                   name=f"attention{index}")(inner)
+    return keras.layers.Add(name=f"block{index}_sum")([convolved, attended])
+
+
 # Layer-harness cases (tests/test_layer_harness.py): tiny shapes; 6 features divide into 3 colour groups.
 _GRAY, _RGB = (2, 3, 3, 1), (2, 3, 3, 3)
 
@@ -94,3 +105,11 @@ def gated_cases():
     shapes = [(2, 3, 3, 6), (2, 3, 3, 6)]
     return [_case("gated_block", GatedBlock, {"units": 6, "color_channels": 3}, shapes, shapes, 8,
                   input_dtype=["float32", "float32"], run_training_check=False)]
+
+
+def pixelsnail_cases():
+    case = dict(layer_cls=CausalSelfAttention, expected_num_trainable_weights=8)
+    return [dict(case, name="gray", init_kwargs={"units": 4, "heads": 2, "key_dim": 3},
+                 input_shape=(2, 3, 3, 1), expected_output_shape=(2, 3, 3, 4)),
+            dict(case, name="rgb", init_kwargs={"units": 6, "heads": 1, "key_dim": 2, "color_channels": 3},
+                 input_shape=(2, 3, 3, 3), expected_output_shape=(2, 3, 3, 6))]

@@ -19,6 +19,7 @@ import urllib.parse
 import warnings
 
 from pixel_keras.checks import SEED_RANGE
+from pixel_keras.data import DataError, DataWarning
 
 
 def program_name(module):
@@ -218,16 +219,13 @@ class StartupChatterFilter:
         return False
 
 
-_PYTHON_FORMATWARNING = warnings.formatwarning
-
-
-def _format_warning(message, category, filename, lineno, line=None):
+def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Warnings about the user's data (`DataWarning`) as one `warning: ...` line; others as Python does."""
-    from pixel_keras.data import DataWarning
-
     if issubclass(category, DataWarning):
-        return f"warning: {' '.join(str(message).split())}\n"
-    return _PYTHON_FORMATWARNING(message, category, filename, lineno, line)
+        text = f"warning: {' '.join(str(message).split())}\n"
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    (sys.stderr if file is None else file).write(text)
 
 
 def turn_off_the_failing_remapper():
@@ -271,15 +269,14 @@ def run_cli(main, argv=None):
 
 
 def _run(main, argv):
-    from pixel_keras.data import DataError
-
-    warnings.formatwarning = _format_warning
     if os.environ.get("PIXEL_KERAS_TRACEBACK"):
         import keras
 
         keras.config.disable_traceback_filtering()
     try:
-        return main(argv)
+        with warnings.catch_warnings():  # `showwarning` is ours while `main` runs, Python's again after
+            warnings.showwarning = _show_warning
+            return main(argv)
     except (RunError, DataError, ValueError) as error:
         if os.environ.get("PIXEL_KERAS_TRACEBACK"):
             raise

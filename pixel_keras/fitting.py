@@ -6,12 +6,18 @@ import math
 import time
 
 import keras
-from keras import ops
 
-from pixel_keras.heads import observed_level_log_probs
-from pixel_keras.likelihood import NegativeLogLikelihood, bits_per_dim_from_nats, targets_in_range
+from pixel_keras import heads
+from pixel_keras.deprecation import moved, no_attribute
+from pixel_keras.head_registry import observed_view
+from pixel_keras.losses import NegativeLogLikelihood
 from pixel_keras.settings import DEFAULT_LEARNING_RATES, LR_SCHEDULES, OPTIMIZERS
-from pixel_keras.views import observed_view
+
+
+def __getattr__(name):
+    if name == "MixtureNegativeLogLikelihood":  # the mixture head's loss, with its head (CHANGELOG.md)
+        return moved(__name__, name, heads)
+    raise no_attribute(__name__, name)
 
 
 def check_lr_schedule(schedule):
@@ -127,44 +133,12 @@ class TrainingBudget(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = self.learning_rate * cosine_factor(self.progress())
 
 
-@keras.saving.register_keras_serializable(package="pixel_keras")
-class MixtureNegativeLogLikelihood(keras.losses.Loss):
-    """`NegativeLogLikelihood` (bits per dimension, batch mean) of a logistic mixture head scored
-    from its parameters: y_pred (batch, H, W, C, 3K) as the layer "head_params" gives them, y_true
-    the integer images. Only the observed level's bin is evaluated (`observed_level_log_probs`), so
-    a step costs K logistics per value instead of K x num_levels; the value equals the full head's
-    NLL to float32 rounding, NaN for an image with a target outside [0, num_levels) or not an integer.
-
-    Args:
-        num_levels: L >= 2, the head's.
-        log_scale_min: the head's log-scale floor.
-    """
-
-    def __init__(self, num_levels, log_scale_min=-7.0, name="nll_bits_per_dim", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
-            raise ValueError(f"Expected num_levels to be an integer >= 2. Received num_levels={num_levels!r}.")
-        self.num_levels = num_levels
-        self.log_scale_min = float(log_scale_min)
-
-    def call(self, y_true, y_pred):
-        values = ops.cast(y_true, "float32")
-        levels = ops.cast(ops.clip(ops.round(values), 0.0, self.num_levels - 1.0), "int32")
-        log_probs = observed_level_log_probs(ops.cast(y_pred, "float32"), levels, self.num_levels, self.log_scale_min)
-        nats = -ops.sum(log_probs, axis=(1, 2, 3))
-        nats = ops.where(targets_in_range(values, self.num_levels), nats, float("nan"))
-        return bits_per_dim_from_nats(nats, y_true.shape[1:4])
-
-    def get_config(self):
-        return {**super().get_config(), "num_levels": self.num_levels, "log_scale_min": self.log_scale_min}
-
-
 def training_view(model):
     """(model to fit, its loss) for a model from `build_model` / `build_multiscale_model`: its
-    head's `views.observed_view`.
+    head's `head_registry.observed_view`.
 
     Categorical head: the model itself and `NegativeLogLikelihood()`. Logistic mixture head: its
-    `views.parameter_view` (the same layers and weights, outputting the head's parameters) with
+    `heads.parameter_view` (the same layers and weights, outputting the head's parameters) with
     `MixtureNegativeLogLikelihood`, which scores the observed level only. Fitting the view trains
     `model`; `model` itself keeps the per-level output that the samplers, codec and export read,
     and is what to save.
@@ -185,10 +159,31 @@ def compile_for_training(model, optimizer, jit_compile="auto"):
     return fit_model
 
 
+class ModelKeeper(keras.callbacks.Callback):
+    """A callback that stays on the model it was kept on (`keep(model)`) when `fit` runs on another
+    one (`fit` sets every callback's model to the model it fits, a training view): for callbacks
+    that need the full model's per-level output, e.g. a sampling gallery. Until kept, it follows
+    `fit` as any callback."""
+
+    _kept = None
+
+    def keep(self, model):
+        """Set the callback's model to `model` for good; returns the callback."""
+        self._kept = model
+        super().set_model(model)
+        return self
+
+    def set_model(self, model):
+        super().set_model(model if self._kept is None else self._kept)
+
+
 def keep_model(callback, model):
-    """`callback`, set to `model` and kept there when `fit` runs on a training view (`fit` sets
-    every callback's model to the model it fits): for callbacks that need the full model's
-    per-level output, e.g. a sampling gallery. Returns `callback`."""
-    callback.set_model(model)
-    callback.set_model = lambda fitted: None  # this instance only
-    return callback
+    """`callback.keep(model)`: the `ModelKeeper` set to `model` and kept there when `fit` runs on a
+    training view. Returns `callback`.
+
+    Raises:
+        TypeError: for a callback that is not a `ModelKeeper`.
+    """
+    if not isinstance(callback, ModelKeeper):
+        raise TypeError(f"Expected a pixel_keras.fitting.ModelKeeper callback. Received {type(callback).__name__}.")
+    return callback.keep(model)

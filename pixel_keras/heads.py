@@ -1,4 +1,6 @@
-"""Output heads: what the last masked 1 x 1 convolution's features mean.
+"""The built-in output heads, everything each has in one module: what the last masked 1 x 1
+convolution's features mean, the model output built from them, how a model is known to have it,
+its observed-level view and training loss (`pixel_keras.head_registry` registers them).
 
 - "categorical" (the paper's): per channel, `num_levels` softmax logits, or one Bernoulli logit
   for 2 levels.
@@ -12,32 +14,34 @@
   levels it returns the Bernoulli logit log p(1) - log p(0), the categorical binary contract.
 """
 
+import dataclasses
+from typing import Callable
+
 import keras
 from keras import ops
 
-from pixel_keras.head_registry import BUILTIN_HEADS, ObservedView, get_head
+from pixel_keras.checks import check_positive_int
+from pixel_keras.inspection import all_layers
+from pixel_keras.losses import (NegativeLogLikelihood, bits_per_dim_from_nats, log_prob_per_channel_from_logits,
+                                targets_in_range)
 
-HEADS = BUILTIN_HEADS  # the built-ins (`pixel_keras.head_registry.head_names()` lists any a user registered)
+# The built-in heads' names (`pixel_keras.head_registry.head_names()` lists any a user registered too).
+HEADS = ("categorical", "logistic_mixture")
 # Per component: a mixture logit, a mean and a log-scale.
 PARAMS_PER_COMPONENT = 3
 
 
-def check_head(head, num_mixtures):
-    """Validate `build_model`'s head arguments; raise ValueError quoting what was received."""
-    get_head(head)
-    if not isinstance(num_mixtures, int) or isinstance(num_mixtures, bool) or num_mixtures < 1:
-        raise ValueError(f"Expected num_mixtures to be a positive integer. Received num_mixtures={num_mixtures!r}.")
+@dataclasses.dataclass(frozen=True)
+class ObservedView:
+    """A model's observed-level scoring (what a `head_registry.Head`'s `observed_view` returns):
+    `model` (the same inputs and weights as the model; the model itself when its output suffices)
+    whose output `log_probs(output, images)` turns into the (batch, H, W, C) float32 nats
+    log p(x_i | x_<i) of the observed sub-pixels, and `loss`, the Keras loss (bits per dimension,
+    y_true the images) on that output that training fits."""
 
-
-def features_per_channel(head, num_levels, num_mixtures):
-    """Features of the head convolution for each colour channel (the registered head's)."""
-    return get_head(head).features_per_channel(num_levels, num_mixtures)
-
-
-def head_output(features, head, image_shape, num_levels, num_mixtures):
-    """The model's output from the head convolution's features (batch, H, W, C * per-channel), the
-    registered head's `build_output`; its last layer is named "logits"."""
-    return get_head(head).build_output(features, tuple(image_shape), num_levels, num_mixtures)
+    model: object
+    log_probs: Callable
+    loss: object
 
 
 # The categorical head (the paper's): per channel, num_levels softmax logits, or one Bernoulli logit.
@@ -56,10 +60,7 @@ def categorical_output(features, image_shape, num_levels, num_mixtures):
 
 def categorical_observed_view(model):
     """The model itself, its logits' log-softmax at the observed level, `NegativeLogLikelihood`."""
-    from pixel_keras.likelihood import NegativeLogLikelihood, log_prob_per_channel_from_logits
-
-    return ObservedView(model, lambda logits, images: log_prob_per_channel_from_logits(logits, images),
-                        NegativeLogLikelihood())
+    return ObservedView(model, log_prob_per_channel_from_logits, NegativeLogLikelihood())
 
 
 # The logistic mixture head (after PixelCNN++).
@@ -78,19 +79,14 @@ def mixture_output(features, image_shape, num_levels, num_mixtures):
 
 
 def has_mixture_head(model):
-    from pixel_keras.inspection import all_layers
-
     return any(isinstance(layer, DiscretizedLogisticMixture) for layer in all_layers(model))
 
 
 def mixture_observed_view(model):
-    """The parameter view (`views.parameter_view`: the same layers, outputting (batch, H, W, C, 3K)
+    """The parameter view (`parameter_view`: the same layers, outputting (batch, H, W, C, 3K)
     parameters) scored at the observed level only, K logistics per sub-pixel instead of K x L
     (`observed_level_log_probs`), and `MixtureNegativeLogLikelihood`: the full head's numbers to
     float32 rounding at a 20th of the time."""
-    from pixel_keras.fitting import MixtureNegativeLogLikelihood
-    from pixel_keras.views import parameter_view
-
     view, num_levels, log_scale_min = parameter_view(model)
 
     def log_probs(params, images):
@@ -189,7 +185,7 @@ class DiscretizedLogisticMixture(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
             raise ValueError(f"Expected num_levels to be an integer >= 2. Received num_levels={num_levels!r}.")
-        check_head("logistic_mixture", num_mixtures)
+        check_positive_int("num_mixtures", num_mixtures)
         if not isinstance(log_scale_min, (int, float)) or isinstance(log_scale_min, bool):
             raise ValueError(f"Expected log_scale_min to be a number. Received log_scale_min={log_scale_min!r}.")
         self.num_levels = num_levels
@@ -222,3 +218,65 @@ class DiscretizedLogisticMixture(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_levels": self.num_levels, "num_mixtures": self.num_mixtures,
                 "log_scale_min": self.log_scale_min}
+
+
+@keras.saving.register_keras_serializable(package="pixel_keras")
+class MixtureNegativeLogLikelihood(keras.losses.Loss):
+    """`NegativeLogLikelihood` (bits per dimension, batch mean) of a logistic mixture head scored
+    from its parameters: y_pred (batch, H, W, C, 3K) as the layer "head_params" gives them, y_true
+    the integer images. Only the observed level's bin is evaluated (`observed_level_log_probs`), so
+    a step costs K logistics per value instead of K x num_levels; the value equals the full head's
+    NLL to float32 rounding, NaN for an image with a target outside [0, num_levels) or not an integer.
+
+    Args:
+        num_levels: L >= 2, the head's.
+        log_scale_min: the head's log-scale floor.
+    """
+
+    def __init__(self, num_levels, log_scale_min=-7.0, name="nll_bits_per_dim", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 2:
+            raise ValueError(f"Expected num_levels to be an integer >= 2. Received num_levels={num_levels!r}.")
+        self.num_levels = num_levels
+        self.log_scale_min = float(log_scale_min)
+
+    def call(self, y_true, y_pred):
+        values = ops.cast(y_true, "float32")
+        levels = ops.cast(ops.clip(ops.round(values), 0.0, self.num_levels - 1.0), "int32")
+        log_probs = observed_level_log_probs(ops.cast(y_pred, "float32"), levels, self.num_levels, self.log_scale_min)
+        nats = -ops.sum(log_probs, axis=(1, 2, 3))
+        nats = ops.where(targets_in_range(values, self.num_levels), nats, float("nan"))
+        return bits_per_dim_from_nats(nats, y_true.shape[1:4])
+
+    def get_config(self):
+        return {**super().get_config(), "num_levels": self.num_levels, "log_scale_min": self.log_scale_min}
+
+
+def _parameters_instead_of_probabilities(layer, *args, **kwargs):
+    """`clone_model`'s call_function: every mixture head passes its parameters through."""
+    return args[0] if isinstance(layer, DiscretizedLogisticMixture) else layer(*args, **kwargs)
+
+
+def parameter_view(model):
+    """(view, num_levels, log_scale_min) for a model with logistic mixture heads, None otherwise.
+
+    The view is a functional model on the same inputs that shares every layer (and weight) of
+    `model` but stops before the heads' per-level log-probabilities, outputting their parameters
+    (batch, H, W, C, 3K) (a multi-scale model's stages merged as its logits are). Evaluating only the
+    observed level from these (`heads.observed_level_log_probs`) costs K logistics per sub-pixel
+    instead of K x num_levels, with the same value to float32 rounding.
+
+    Raises:
+        ValueError: for mixture heads with different levels or log-scale floors.
+    """
+    heads = [layer for layer in all_layers(model) if isinstance(layer, DiscretizedLogisticMixture)]
+    if not heads:
+        return None
+    settings = {(head.num_levels, head.log_scale_min) for head in heads}
+    if len(settings) != 1:
+        raise ValueError("Expected one (num_levels, log_scale_min) for every mixture head. "
+                         f"Received {sorted(settings)}.")
+    num_levels, log_scale_min = settings.pop()
+    view = keras.models.clone_model(model, clone_function=lambda layer: layer,
+                                    call_function=_parameters_instead_of_probabilities, recursive=True)
+    return view, num_levels, log_scale_min

@@ -14,10 +14,10 @@ output at pixel (row, col) from the pixel values of its inputs and a small per-l
 Inputs that do not depend on the image (class labels, a multi-scale conditioning map, and what is
 computed from them) are evaluated once, whole; a layer that reads one of image size (H, W) gets it
 at the pixel (or row) being computed, others are broadcast. A pixel value is a (batch, 1, 1,
-features) map, so that Keras' own pointwise layers apply unchanged. `RULES` maps layer classes to
-rules; other modules extend it with `register_rule` (a registered rule wins over the protocol of
-the same class or a base class further up). A layer with neither raises `NotImplementedError`
-naming its class.
+features) map, so that Keras' own pointwise layers apply unchanged. `RULES` (a `Registry`) maps
+layer classes to rules; other modules extend it with `register_rule` (a registered rule wins over the
+protocol of the same class or a base class further up) and take theirs back with `unregister_rule`.
+A layer with neither raises `NotImplementedError` naming its class.
 """
 
 import collections
@@ -28,21 +28,43 @@ from keras import ops
 from pixel_keras.heads import DiscretizedLogisticMixture
 from pixel_keras.layers.incremental_step import PIXEL, ROW, IncrementalStep, in_compute_dtype, rows_at, single_stage
 from pixel_keras.layers.masked_conv import MaskedConv2D
-from pixel_keras.inspection import nodes_by_depth
+from pixel_keras.inspection import graph_nodes
+from pixel_keras.registry import Registry
 
-RULES = {}
-__all__ = ["IncrementalModel", "LayerStepRule", "PIXEL", "PointwiseRule", "ROW", "RULES", "register_rule", "split_inputs"]
+RULES = Registry("incremental rule", type)
+__all__ = ["IncrementalModel", "LayerStepRule", "PIXEL", "PointwiseRule", "ROW", "RULES", "register_rule", "split_inputs",
+           "unregister_rule"]
 
 
-def register_rule(*layer_classes):
-    """Class decorator: use this rule for layers of `layer_classes` (and their subclasses)."""
+def register_rule(*layer_classes, replace=False):
+    """Class decorator: use this rule for layers of `layer_classes` (and their subclasses).
+
+    Args:
+        *layer_classes: the Keras layer classes the rule computes.
+        replace: replace a rule registered for one of them (never a built-in one).
+
+    Raises:
+        TypeError: for a layer class that is not a class.
+        ValueError: for a class that has a rule already (without `replace=True`) or a built-in one.
+
+    Example:
+
+    >>> @register_rule(MyPointwiseLayer)
+    ... class MyRule(PointwiseRule):
+    ...     pass
+    """
 
     def register(rule_class):
         for layer_class in layer_classes:
-            RULES[layer_class] = rule_class
+            RULES.register(layer_class, rule_class, replace=replace)
         return rule_class
 
     return register
+
+
+def unregister_rule(layer_class):
+    """Remove the rule registered for `layer_class` (ValueError for a built-in or unknown one)."""
+    RULES.unregister(layer_class)
 
 
 def rule_for(layer, image_shape):
@@ -50,7 +72,7 @@ def rule_for(layer, image_shape):
     its nearest base class that has one."""
     for cls in type(layer).__mro__:
         if cls in RULES:
-            return RULES[cls](layer, image_shape)
+            return RULES.get(cls)(layer, image_shape)
         if issubclass(cls, IncrementalStep) and "step" in vars(cls):  # the class owns its step
             return LayerStepRule(layer, image_shape)
     raise NotImplementedError(
@@ -61,8 +83,8 @@ def rule_for(layer, image_shape):
 
 def _layer_arguments(node, values):
     """(args, kwargs) of a node's layer call from `values`, float tensors in the layer's compute dtype."""
-    args, kwargs = node.arguments.fill_in(values)
-    return keras.tree.map_structure(lambda value: in_compute_dtype(node.operation, value), (args, kwargs))
+    args, kwargs = node.arguments(values)
+    return keras.tree.map_structure(lambda value: in_compute_dtype(node.layer, value), (args, kwargs))
 
 
 class PointwiseRule:
@@ -100,10 +122,9 @@ for _layer_class in (keras.layers.Rescaling, keras.layers.ReLU, keras.layers.Act
                      keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum,
                      keras.layers.Minimum, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.Identity,
                      keras.layers.Dropout, DiscretizedLogisticMixture):
-    RULES[_layer_class] = PointwiseRule
+    RULES.register(_layer_class, PointwiseRule, builtin=True)
 
 
-@register_rule(keras.layers.Reshape)
 class ReshapeRule(PointwiseRule):
     """A Reshape that keeps the (H, W) axes and reshapes the features of each pixel."""
 
@@ -122,6 +143,9 @@ class ReshapeRule(PointwiseRule):
     def row_step(self, state, row, args, kwargs):
         (values,) = args
         return state, ops.reshape(values, (-1, 1, self.image_shape[1]) + tuple(self.layer.target_shape[2:]))
+
+
+RULES.register(keras.layers.Reshape, ReshapeRule, builtin=True)
 
 
 class LayerStepRule(PointwiseRule):
@@ -195,21 +219,17 @@ class IncrementalModel:
         model_size = tuple(self.images_input.shape[1:3])  # (H, W) the model was built for
         spatial = set()  # image-independent tensors of image size that a plan entry reads
         self.global_nodes, self.plan = [], []
-        graph = nodes_by_depth(model)
-        for depth in sorted(graph, reverse=True):
-            for node in graph[depth]:
-                if node.is_input:
-                    continue
-                input_stages = [stages.get(id(tensor)) for tensor in node.input_tensors]
-                if not any(input_stages):
-                    self.global_nodes.append(node)
-                    continue
-                spatial.update(id(tensor) for tensor, stage in zip(node.input_tensors, input_stages)
-                               if stage is None and tuple(tensor.shape[1:3]) == model_size)
-                rule = rule_for(node.operation, self.image_shape)
-                output_stages = rule.output_stages(input_stages, len(node.outputs))
-                stages.update((id(tensor), stage) for tensor, stage in zip(node.outputs, output_stages))
-                self.plan.append((node, rule, set(filter(None, input_stages)) | set(output_stages)))
+        for node in graph_nodes(model):
+            input_stages = [stages.get(id(tensor)) for tensor in node.inputs]
+            if not any(input_stages):
+                self.global_nodes.append(node)
+                continue
+            spatial.update(id(tensor) for tensor, stage in zip(node.inputs, input_stages)
+                           if stage is None and tuple(tensor.shape[1:3]) == model_size)
+            rule = rule_for(node.layer, self.image_shape)
+            output_stages = rule.output_stages(input_stages, len(node.outputs))
+            stages.update((id(tensor), stage) for tensor, stage in zip(node.outputs, output_stages))
+            self.plan.append((node, rule, set(filter(None, input_stages)) | set(output_stages)))
         self.spatial = spatial
         self.output = model.outputs[0]
         if stages.get(id(self.output)) != PIXEL:
@@ -223,9 +243,9 @@ class IncrementalModel:
         channels = self.image_shape[2]
         prefix, entries = {id(self.images_input)}, []
         for node, rule, _ in self.plan:
-            if not any(id(tensor) in prefix for tensor in node.input_tensors):
+            if not any(id(tensor) in prefix for tensor in node.inputs):
                 continue
-            layer = node.operation
+            layer = node.layer
             if (isinstance(rule, LayerStepRule) and isinstance(layer, MaskedConv2D)
                     and (layer.step_reads_row_right() or layer.step_ignores_last_channel(channels))):
                 entries.append((node, rule, "write"))
@@ -245,8 +265,8 @@ class IncrementalModel:
             raise ValueError(f"Expected values for the model inputs {missing}. Received {sorted(context)}.")
         values = {id(tensor): context[tensor.name] for tensor in self.context_inputs}
         for node in self.global_nodes:
-            args, kwargs = node.arguments.fill_in(values)
-            self._store(values, node, node.operation(*args, **kwargs))
+            args, kwargs = node.arguments(values)
+            self._store(values, node, node.layer(*args, **kwargs))
         return [rule.start(batch) for _, rule, _ in self.plan], values
 
     @staticmethod

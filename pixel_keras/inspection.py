@@ -1,7 +1,11 @@
 """Model inspection: what a built or loaded model is, in public functions that every module asks
-(image shape and levels, classes, head, multi-scale factor, layers), and the two questions only
-Keras' private API answers (every nested layer; the graph's nodes by depth) behind one small
-adapter at the end, so a Keras change breaks one place."""
+(image shape and levels, classes, layers), and the questions only Keras' private API answers
+(every nested layer; the graph's nodes by depth and what each node calls with) behind one small
+adapter at the end: the one module that touches Keras internals, so a Keras change breaks one place."""
+
+import dataclasses
+
+import keras
 
 from pixel_keras.layers.conditioning import Conditioning
 
@@ -16,8 +20,6 @@ def model_spec(model):
 
 def all_layers(model):
     """Every layer of `model`, those of nested models (a multi-scale model's stages) included."""
-    import keras
-
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
@@ -35,20 +37,6 @@ def num_classes_of(model):
     return classes.pop()
 
 
-def head_of(model):
-    """The model's `head_registry.Head` (categorical unless another registered head claims it)."""
-    from pixel_keras.head_registry import head_of as registered_head_of
-
-    return registered_head_of(model)
-
-
-def multiscale_factor(model):
-    """f of a model from `build_multiscale_model`; None for a single-scale model."""
-    from pixel_keras.multiscale import multiscale_factor as factor_of
-
-    return factor_of(model)
-
-
 # The adapter: Keras-private calls, here only.
 
 def nested_layers(model):
@@ -57,7 +45,25 @@ def nested_layers(model):
     return list(model._flatten_layers(include_self=False, recursive=True))
 
 
-def nodes_by_depth(model):
-    """{depth: [Node]} of a functional model's graph, deepest (the inputs) first when sorted in
-    reverse (Keras' `Functional._nodes_by_depth`): the incremental walk's order."""
-    return model._nodes_by_depth
+@dataclasses.dataclass(frozen=True)
+class GraphNode:
+    """One call of a layer in a functional model's graph (Keras' `Node`, read through its private
+    attributes here only): the layer, the tensors it reads and writes, and `arguments(values)`,
+    the call's (args, kwargs) with each input tensor replaced by `values[id(tensor)]`."""
+
+    layer: object
+    inputs: tuple
+    outputs: tuple
+    _node: object
+
+    def arguments(self, values):
+        return self._node.arguments.fill_in(values)
+
+
+def graph_nodes(model):
+    """The layer calls of a functional model, inputs first, in an order where every node comes
+    after the nodes it reads (Keras' `Functional._nodes_by_depth`, deepest first): the
+    incremental walk's order. Input placeholders are left out."""
+    graph = model._nodes_by_depth
+    return [GraphNode(node.operation, tuple(node.input_tensors), tuple(node.outputs), node)
+            for depth in sorted(graph, reverse=True) for node in graph[depth] if not node.is_input]

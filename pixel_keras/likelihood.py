@@ -1,16 +1,28 @@
-"""Exact discrete log-likelihoods: nats per image, bits per dimension, and the training loss."""
+"""Scoring: exact discrete log-likelihoods of a model's images, nats per image or per sub-pixel, and
+bits per dimension, through each head's observed-level view; and the checks of what is scored."""
 
-import math
 import weakref
 
-import keras
 import numpy as np
 from keras import ops
 
+from pixel_keras import inspection, losses
 from pixel_keras.backend import model_function
 from pixel_keras.checks import check_batch_size
-from pixel_keras.inspection import all_layers, model_spec, num_classes_of  # noqa: F401  (where they always were)
-from pixel_keras.views import observed_view
+from pixel_keras.deprecation import moved, no_attribute
+from pixel_keras.head_registry import observed_view
+
+# Names that lived here before (CHANGELOG.md, "Deprecated"): -> their module now.
+_MOVED = {**dict.fromkeys(("all_layers", "model_spec", "num_classes_of"), inspection),
+          **dict.fromkeys(("NegativeLogLikelihood", "bits_per_dim_from_nats", "log_prob_from_logits",
+                           "log_prob_per_channel_from_logits", "nll_bits_per_dim", "nll_nats_per_image",
+                           "probabilities_from_logits", "targets_in_range"), losses)}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        return moved(__name__, name, _MOVED[name])
+    raise no_attribute(__name__, name)
 
 
 def check_images(images, image_shape, num_levels):
@@ -41,43 +53,6 @@ def check_images(images, image_shape, num_levels):
             f"Received values in [{array.min()}, {array.max()}]."
         )
     return array.astype(np.int32)
-
-
-def log_prob_per_channel_from_logits(logits, images):
-    """log p(x_i | x_<i) in nats of every sub-pixel, shape (batch, H, W, C), from logits of
-    `build_model` and int images; their sum over (H, W, C) is `log_prob_from_logits`.
-
-    Args:
-        logits: (batch, H, W, C, L) softmax logits, or (batch, H, W, C) Bernoulli logits.
-        images: (batch, H, W, C) integer pixel values.
-    """
-    if len(logits.shape) == 5:
-        log_probs = ops.log_softmax(logits, axis=-1)
-        one_hot = ops.one_hot(ops.cast(images, "int32"), logits.shape[-1], dtype=log_probs.dtype)
-        return ops.sum(log_probs * one_hot, axis=-1)
-    bits = ops.cast(images, logits.dtype)
-    return bits * logits - ops.softplus(logits)  # log sigmoid(+-logits)
-
-
-def probabilities_from_logits(logits, binary):
-    """Per-level probabilities (..., levels) of the model's output: the softmax of (..., L) logits
-    (or of a mixture head's normalised log-probabilities), or for `binary` (2 levels) Bernoulli
-    logits (...) [p(0), p(1)] = [sigmoid(-l), sigmoid(l)] (both tails exact). The one conversion
-    of the sampler's draws and the codec's coding tables."""
-    if binary:
-        return ops.stack([ops.sigmoid(-logits), ops.sigmoid(logits)], axis=-1)
-    return ops.softmax(logits, axis=-1)
-
-
-def log_prob_from_logits(logits, images):
-    """log p(image) in nats, shape (batch,), from logits of `build_model` and int images (the sum
-    of `log_prob_per_channel_from_logits`)."""
-    return ops.sum(log_prob_per_channel_from_logits(logits, images), axis=(1, 2, 3))
-
-
-def bits_per_dim_from_nats(nats, image_shape):
-    """Convert negative log-likelihood in nats per image into bits per dimension."""
-    return nats / (float(np.prod(image_shape)) * math.log(2.0))
 
 
 def check_labels(labels, num_classes, batch):
@@ -115,7 +90,7 @@ def _scorer(model, image_shape, conditional, per_pixel=False):
     """The model's compiled (images[, labels]) -> log p, made once per model and output kind
     (`model_function`: a tf.function traced once for any batch size on TensorFlow, jax.jit on JAX),
     so that repeated scoring does not run the network op by op. Every head is scored through its
-    `views.observed_view`, observed level only (a logistic mixture: K logistics per sub-pixel
+    `head_registry.observed_view`, observed level only (a logistic mixture: K logistics per sub-pixel
     instead of K x num_levels; the SavedModel scores the same way). `per_pixel`: the (batch, H, W, C) terms whose sum the plain scorer returns."""
     scorers = _SCORERS.setdefault(model, {})
     if per_pixel not in scorers:
@@ -150,9 +125,9 @@ def log_prob(model, images, batch_size=256, *, labels=None, per_pixel=False):
             model is surprised (`pixel_keras.gallery.surprise_grid` draws them).
     """
     batch_size = check_batch_size(batch_size)
-    image_shape, num_levels = model_spec(model)
+    image_shape, num_levels = inspection.model_spec(model)
     images = check_images(images, image_shape, num_levels)
-    labels = check_labels(labels, num_classes_of(model), len(images))
+    labels = check_labels(labels, inspection.num_classes_of(model), len(images))
     if not isinstance(per_pixel, bool):
         raise ValueError(f"Expected per_pixel to be True or False. Received per_pixel={per_pixel!r}.")
     score = _scorer(model, image_shape, labels is not None, per_pixel)
@@ -167,47 +142,5 @@ def log_prob(model, images, batch_size=256, *, labels=None, per_pixel=False):
 def bits_per_dim(model, images, batch_size=256, *, labels=None):
     """Negative log-likelihood in bits per dimension for each image, shape (batch,); `labels` as
     in `log_prob`."""
-    image_shape, _ = model_spec(model)
-    return bits_per_dim_from_nats(-log_prob(model, images, batch_size, labels=labels), image_shape)
-
-
-@keras.saving.register_keras_serializable(package="pixel_keras")
-class NegativeLogLikelihood(keras.losses.Loss):
-    """Training loss: negative log-likelihood in bits per dimension, averaged over the batch.
-
-    Use with `model.fit(x=images, y=images)`: `y_true` are the integer images, `y_pred` the logits.
-    Bits per dimension keep the scale (and a good learning rate) independent of the image size.
-    """
-
-    def __init__(self, name="nll_bits_per_dim", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        return nll_bits_per_dim(y_true, y_pred)
-
-
-def targets_in_range(values, num_levels):
-    """Per image (axis 0), whether every value is an integer in [0, num_levels); NaN never is."""
-    integer = ops.equal(values, ops.round(values))
-    in_range = ops.logical_and(ops.greater_equal(values, 0.0), ops.less_equal(values, num_levels - 1.0))
-    return ops.all(ops.logical_and(integer, in_range), axis=tuple(range(1, len(values.shape))))
-
-
-@keras.saving.register_keras_serializable(package="pixel_keras")
-def nll_nats_per_image(y_true, y_pred):
-    """Per-image negative log-likelihood in nats from integer images and logits.
-
-    NaN for an image with any target outside [0, num_levels) or not an integer: the one-hot of such
-    a value is empty (loss 0) and a Bernoulli target of 255 gives a negative loss, so a finite number
-    would be wrong. NaN is computed in the graph (asserts vanish under XLA), and TerminateOnNaN stops.
-    """
-    num_levels = 2 if len(y_pred.shape) == 4 else y_pred.shape[-1]
-    values = ops.cast(y_true, "float32")
-    nats = -log_prob_from_logits(y_pred, ops.cast(ops.round(values), "int32"))
-    return ops.where(targets_in_range(values, num_levels), nats, float("nan"))
-
-
-@keras.saving.register_keras_serializable(package="pixel_keras")
-def nll_bits_per_dim(y_true, y_pred):
-    """Per-image negative log-likelihood in bits per dimension from integer images and logits."""
-    return bits_per_dim_from_nats(nll_nats_per_image(y_true, y_pred), y_pred.shape[1:4])
+    image_shape, _ = inspection.model_spec(model)
+    return losses.bits_per_dim_from_nats(-log_prob(model, images, batch_size, labels=labels), image_shape)

@@ -3,13 +3,20 @@ Gated PixelCNN, the PixelRNNs and any a user registers."""
 
 import keras
 
+from pixel_keras import blocks, settings
 from pixel_keras.archs import BlockSpec, get_arch
 from pixel_keras.checks import check_image_shape, check_positive_int
-from pixel_keras.blocks import RECURRENT_LAYERS  # noqa: F401  (where it always was)
-from pixel_keras.heads import check_head, features_per_channel, head_output
-from pixel_keras.layers import MaskedConv2D
-from pixel_keras.layers.conditioning import Conditioning
-from pixel_keras.settings import ARCHS  # noqa: F401  (the built-ins, re-exported where they always were)
+from pixel_keras.deprecation import moved, no_attribute
+from pixel_keras.head_registry import check_head, features_per_channel, head_output
+from pixel_keras.layers import Conditioning, MaskedConv2D
+
+
+def __getattr__(name):
+    if name == "ARCHS":
+        return settings.archs_deprecated(__name__)
+    if name == "RECURRENT_LAYERS":
+        return moved(__name__, name, blocks)
+    raise no_attribute(__name__, name)
 
 # Paper sizes (Table 1, CIFAR-10): 15-layer PixelCNN (first + 12 residual blocks + 2 head layers),
 # 12-layer PixelRNNs, h = 128.
@@ -54,26 +61,9 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
         (batch, H, W, C, num_levels), or Bernoulli logits (batch, H, W, C) when num_levels == 2.
     """
     registered = get_arch(arch)
-    check_head(head, num_mixtures)
-    check_image_shape(image_shape)
-    num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
-    hidden = DEFAULT_SIZE["hidden"] if hidden is None else hidden
-    head_units = 2 * hidden if head_units is None else head_units
-    for name, value in (("num_levels", num_levels), ("num_layers", num_layers), ("hidden", hidden),
-                        ("head_units", head_units)):
-        check_positive_int(name, value)
-    if num_levels < 2:
-        raise ValueError(f"Expected num_levels >= 2. Received num_levels={num_levels}.")
-    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
-                                    or num_classes < 2):
-        raise ValueError(f"Expected num_classes to be an integer >= 2 or None. Received num_classes={num_classes!r}.")
-    if conditioning_map_features is not None:
-        check_positive_int("conditioning_map_features", conditioning_map_features)
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Expected dropout to be a number in [0, 1). Received dropout={dropout!r}.")
-    if registered.conditioning is None and (num_classes is not None or conditioning_map_features is not None):
-        raise ValueError(f"Arch {arch!r} takes no conditioning: expected num_classes=None and "
-                         f"conditioning_map_features=None (a multi-scale model's large stage needs it).")
+    num_layers, hidden, head_units = _checked_arguments(
+        registered, image_shape, num_levels, num_layers, hidden, head_units, num_classes, head, num_mixtures,
+        conditioning_map_features, dropout)
     height, width, channels = image_shape
     if registered.check_shape is not None:
         registered.check_shape(tuple(image_shape))
@@ -83,16 +73,8 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     condition_map = None if conditioning_map_features is None else keras.Input(
         shape=(height, width, conditioning_map_features), name="conditioning_map")
 
-    def condition(units, name):
-        biases = [] if labels is None else [Conditioning(units, num_classes, name=name)(labels)]
-        if condition_map is not None:
-            biases.append(Conditioning(units, name=f"{name}_map")(condition_map))
-        if len(biases) > 1:
-            return keras.layers.Add(name=f"{name}_sum")(biases)
-        return biases[0] if biases else None
-
     x = keras.layers.Rescaling(2.0 / (num_levels - 1), offset=-1.0, name="scale_pixels")(images)
-    spec = BlockSpec(arch, hidden, channels, condition)
+    spec = BlockSpec(arch, hidden, channels, _conditioner(labels, num_classes, condition_map))
     if registered.build_input is None:
         x = MaskedConv2D(2 * hidden, 7, "A", channels, name="input_conv")(x)
     else:
@@ -115,3 +97,45 @@ def build_model(arch, image_shape, num_levels=256, num_layers=None, hidden=None,
     logits = head_output(x, head, tuple(image_shape), num_levels, num_mixtures)
     inputs = [tensor for tensor in (images, labels, condition_map) if tensor is not None]  # [images, labels, map]
     return keras.Model(inputs if len(inputs) > 1 else images, logits, name=arch)
+
+
+def _checked_arguments(registered, image_shape, num_levels, num_layers, hidden, head_units, num_classes, head,
+                       num_mixtures, conditioning_map_features, dropout):
+    """`build_model`'s arguments checked (a one-line ValueError naming the first bad one);
+    returns (num_layers, hidden, head_units) with their defaults filled in."""
+    check_head(head, num_mixtures)
+    check_image_shape(image_shape)
+    num_layers = DEFAULT_SIZE["num_layers"] if num_layers is None else num_layers
+    hidden = DEFAULT_SIZE["hidden"] if hidden is None else hidden
+    head_units = 2 * hidden if head_units is None else head_units
+    for name, value in (("num_levels", num_levels), ("num_layers", num_layers), ("hidden", hidden),
+                        ("head_units", head_units)):
+        check_positive_int(name, value)
+    if num_levels < 2:
+        raise ValueError(f"Expected num_levels >= 2. Received num_levels={num_levels}.")
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                                    or num_classes < 2):
+        raise ValueError(f"Expected num_classes to be an integer >= 2 or None. Received num_classes={num_classes!r}.")
+    if conditioning_map_features is not None:
+        check_positive_int("conditioning_map_features", conditioning_map_features)
+    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"Expected dropout to be a number in [0, 1). Received dropout={dropout!r}.")
+    if registered.conditioning is None and (num_classes is not None or conditioning_map_features is not None):
+        raise ValueError(f"Arch {registered.name!r} takes no conditioning: expected num_classes=None and "
+                         f"conditioning_map_features=None (a multi-scale model's large stage needs it).")
+    return num_layers, hidden, head_units
+
+
+def _conditioner(labels, num_classes, condition_map):
+    """`BlockSpec.condition`: `condition(units, name)` -> the bias of the labels and / or the
+    conditioning map for a layer of `units` features (their sum when both), None when unconditional."""
+
+    def condition(units, name):
+        biases = [] if labels is None else [Conditioning(units, num_classes, name=name)(labels)]
+        if condition_map is not None:
+            biases.append(Conditioning(units, name=f"{name}_map")(condition_map))
+        if len(biases) > 1:
+            return keras.layers.Add(name=f"{name}_sum")(biases)
+        return biases[0] if biases else None
+
+    return condition

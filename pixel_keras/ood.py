@@ -27,7 +27,8 @@ import numbers
 
 import numpy as np
 
-from pixel_keras.likelihood import log_prob, model_spec, num_classes_of
+from pixel_keras.inspection import model_spec, num_classes_of
+from pixel_keras.likelihood import log_prob
 
 # Generic lossless compressors for the input complexity, by name: Pillow format and save options.
 # JPEG XL (Serra et al.'s best) needs the pillow-jxl-plugin package (the `ood` extra), loaded on use.

@@ -5,6 +5,7 @@ Each model is two files in `pretrained_models/`: NAME.keras and its record NAME.
 trained, on what data under which licence, its test figure, and the figure on the first
 `check.images` test images that the tests hold it to). Adding a model is adding those two files.
 Apps take `pretrained:NAME` wherever they take a model file, through `pixel_keras.io.load_model_file`.
+Keras-free to import (the apps check a name before they import TensorFlow).
 """
 
 import hashlib
@@ -71,7 +72,7 @@ def load_pretrained(name):
         ValueError: for a name that is not shipped, listing the names that are, or a file whose
             SHA-256 is not the one recorded with it.
     """
-    from pixel_keras.io import load_keras_model
+    from pixel_keras.saving import load_keras_file  # Keras: imported when a model is loaded
 
     name = name[len(PREFIX):] if is_pretrained_reference(name) else name
-    return load_keras_model(verified_path(name))
+    return load_keras_file(verified_path(name))

@@ -27,8 +27,11 @@ from keras import ops
 from pixel_keras.backend import model_function, seed_argument, uniform
 from pixel_keras.checks import check_batch_size, check_seed
 from pixel_keras.incremental import IncrementalModel
-from pixel_keras.likelihood import check_images, check_labels, model_spec, num_classes_of, probabilities_from_logits
-from pixel_keras.multiscale import multiscale_factor, put_small, small_positions, stage_masks, stage_plan
+from pixel_keras.inspection import model_spec, num_classes_of
+from pixel_keras.likelihood import check_images, check_labels
+from pixel_keras.losses import probabilities_from_logits
+from pixel_keras.layers.scales import put_small, small_positions
+from pixel_keras.multiscale import multiscale_factor, stage_masks, stage_plan
 from pixel_keras.xla import default_jit_compile
 
 METHODS = ("fast", "plain")

@@ -96,7 +96,7 @@ def test_a_registered_arch_is_built_and_read_by_the_apps(two_path, tmp_path):
 
 def test_unregistered_arch_is_gone():
     assert "two_path" not in pk.arch_names() and "two_path" not in cpu_defaults.CPU_SIZES
-    assert pk.arch_names()[:5] == pk.ARCHS
+    assert pk.arch_names() == archs.BUILTIN_NAMES
 
 
 def test_help_lists_every_registered_arch(two_path, capsys):
@@ -138,9 +138,9 @@ def test_bad_registrations_are_refused_in_one_line(two_path, fields, error, mess
     with pytest.raises(error) as caught:
         pk.register_arch(pk.Arch(**fields))
     assert re.search(message, _one_line(caught))
-    # unchanged: the built-ins, any arch the package registers beside them (pixelsnail), two_path last
+    # unchanged: the six built-ins, two_path last
     names = pk.arch_names()
-    assert names[:5] == pk.ARCHS and names[-1] == "two_path" and "other" not in names
+    assert names[:6] == archs.BUILTIN_NAMES and names[-1] == "two_path" and "other" not in names
 
 
 @pytest.mark.parametrize("call,message", [
@@ -166,7 +166,7 @@ def test_registry_module_loads_no_keras():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.stdout.split(") ")[-1].strip() == "False", done.stdout + done.stderr[-2000:]
-    assert archs.BUILTIN_NAMES == pk.ARCHS
+    assert archs.BUILTIN_NAMES == pk.arch_names()
 
 
 def test_readme_shows_this_code():

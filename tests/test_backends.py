@@ -119,9 +119,9 @@ def test_seeds_fix_uniforms_and_tensor_seeds_agree():
 
 CODEC_UNDER_ANOTHER_BACKEND = """
 import pickle, sys
-import keras
+import pixel_keras as pk
 from pixel_keras import codec
-model = keras.models.load_model(sys.argv[1])
+model = pk.load_model(sys.argv[1])
 images, blobs = pickle.load(open(sys.argv[2], "rb"))
 try:
     codec.decompress(model, blobs)

@@ -12,6 +12,7 @@ import pytest
 
 import pixel_keras as pk
 from pixel_keras import codec
+from pixel_keras.codec import cli
 from pixel_keras.cli import run_cli
 from pixel_keras.data import load_digits
 from tests.tiers import slow, slow_except
@@ -123,7 +124,7 @@ def test_round_trip_every_kind(arch):
     np.testing.assert_array_equal(codec.decompress(model, blobs), images)
     check_size(model, images, blobs)
     # Encoder and decoder ran one and the same traced graph (a retrace could compute other floats).
-    assert traces(codec._codec(model)) in ([1], None)
+    assert traces(codec.codec_for(model)) in ([1], None)
 
 
 def test_conditional_model_round_trip_needs_the_labels():
@@ -221,7 +222,7 @@ def cli_error(capsys, argv):
     """The one line a refused command prints (exit status 2)."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
-        run_cli(codec.main, argv)
+        run_cli(cli.main, argv)
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1, error
@@ -232,7 +233,7 @@ def cli_failures(capsys, argv):
     """(the lines naming failed files, the error line) of a folder run with failures (exit 2)."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
-        run_cli(codec.main, argv)
+        run_cli(cli.main, argv)
     assert stopped.value.code == 2
     *listed, error = capsys.readouterr().err.splitlines()
     assert error.startswith("error: ") and not any(line.startswith("error: ") for line in listed), listed
@@ -247,18 +248,18 @@ def test_cli_folder_and_file_through_a_keras_file(small, tmp_path, capsys):
     for number, image in enumerate(images):
         write_png(tmp_path / "in" / f"img{number}.png", image)
     arguments = ["--model", str(tmp_path / "model.keras")]
-    assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
+    assert cli.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
     assert sorted(path.name for path in (tmp_path / "blobs").iterdir()) == ["img0.pkc", "img1.pkc"]
     assert (tmp_path / "blobs" / "img0.pkc").read_bytes() == blobs[0]  # the loaded model: same blob
-    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
+    assert cli.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
     for number, image in enumerate(images):
         np.testing.assert_array_equal(read_png(tmp_path / "out" / f"img{number}.png"), image)
-    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
+    assert cli.main(["decompress", *arguments, str(tmp_path / "blobs" / "img1.pkc"), str(tmp_path / "one.png")]) == 0
     np.testing.assert_array_equal(read_png(tmp_path / "one.png"), images[1])
     wide = random_images((5, 9, 1), 16, 1, seed=4)[0]  # another size than the model's 2 x 3
     write_png(tmp_path / "in" / "wide.png", wide)
-    assert codec.main(["compress", *arguments, str(tmp_path / "in" / "wide.png"), str(tmp_path / "blobs")]) == 0
-    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs" / "wide.pkc"), str(tmp_path / "out")]) == 0
+    assert cli.main(["compress", *arguments, str(tmp_path / "in" / "wide.png"), str(tmp_path / "blobs")]) == 0
+    assert cli.main(["decompress", *arguments, str(tmp_path / "blobs" / "wide.pkc"), str(tmp_path / "out")]) == 0
     np.testing.assert_array_equal(read_png(tmp_path / "out" / "wide.png"), wide)
     error = cli_error(capsys, ["decompress", *arguments, "--max-pixels", "44", str(tmp_path / "blobs" / "wide.pkc"),
                                str(tmp_path / "out" / "again.png")])
@@ -290,8 +291,8 @@ def test_cli_codes_the_pixels_a_viewer_shows(tmp_path, capsys):
     exif[0x0112] = 6  # shown turned a quarter turn
     Image.fromarray(grey).save(tmp_path / "in/turned.png", exif=exif)
     arguments = ["--model", str(tmp_path / "model.keras")]
-    assert codec.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
-    assert codec.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
+    assert cli.main(["compress", *arguments, str(tmp_path / "in"), str(tmp_path / "blobs")]) == 0
+    assert cli.main(["decompress", *arguments, str(tmp_path / "blobs"), str(tmp_path / "out")]) == 0
     for name in ("p", "bits", "la", "rgb_grey", "turned"):
         with Image.open(tmp_path / "in" / f"{name}.png") as image:
             shown = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))[..., :1].astype(np.int32)
@@ -338,7 +339,7 @@ def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path
     for number, image in enumerate(images):
         write_png(folder / f"img{number}.png", image)
     originals = {path.name: path.read_bytes() for path in folder.iterdir()}
-    assert codec.main(["compress", *arguments, str(folder), str(folder)]) == 0  # NAME.pkc beside NAME.png
+    assert cli.main(["compress", *arguments, str(folder), str(folder)]) == 0  # NAME.pkc beside NAME.png
     error = cli_error(capsys, ["decompress", *arguments, str(folder), str(folder)])  # would replace the PNGs
     assert "exists" in error and "--overwrite" in error
     assert {name: (folder / name).read_bytes() for name in originals} == originals
@@ -353,25 +354,35 @@ def test_cli_never_overwrites_unasked_and_leaves_nothing_partial(small, tmp_path
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]  # no partial, no temp file
     np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
     (tmp_path / "out" / "img1.png").write_bytes(b"old")
-    assert codec.main(["decompress", *arguments, "--overwrite", str(folder / "img1.pkc"),
-                       str(tmp_path / "out" / "img1.png")]) == 0
+    assert cli.main(["decompress", *arguments, "--overwrite", str(folder / "img1.pkc"),
+                     str(tmp_path / "out" / "img1.png")]) == 0
     np.testing.assert_array_equal(read_png(tmp_path / "out" / "img1.png"), images[1])
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["img1.png"]
 
 
 def test_write_atomically_leaves_no_partial_file(tmp_path, monkeypatch):
-    from pixel_keras import codec_cli
-
     target = tmp_path / "blob.pkc"
     target.write_bytes(b"old")
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(codec_cli.os, "replace", interrupted)
+    monkeypatch.setattr(cli.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        codec_cli.write_atomically(target, b"new contents", overwrite=True)
+        cli.write_atomically(target, b"new contents", overwrite=True)
     assert target.read_bytes() == b"old" and [path.name for path in tmp_path.iterdir()] == ["blob.pkc"]
+
+
+def test_the_old_command_line_module_warns_and_is_the_new_one(monkeypatch):
+    """`pixel_keras.codec_cli` (the name before the codec became a package) still imports, with a
+    DeprecationWarning naming the new module, and its names are `pixel_keras.codec.cli`'s."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "pixel_keras.codec_cli", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"pixel_keras\.codec\.cli") as caught:
+        import pixel_keras.codec_cli as old
+    assert caught[0].filename == __file__  # stacklevel 2: the warning names the importing line
+    assert old.main is cli.main and old.write_atomically is cli.write_atomically
 
 
 def png_header_of_size(path, width, height):
@@ -395,8 +406,8 @@ def test_cli_one_line_for_missing_folders_and_huge_images(small, tmp_path, capsy
     arguments = ["--model", str(tmp_path / "model.keras")]
     write_png(tmp_path / "img.png", images[0])
     nested = tmp_path / "new" / "folders"
-    assert codec.main(["compress", *arguments, str(tmp_path / "img.png"), str(nested / "img.pkc")]) == 0
-    assert codec.main(["decompress", *arguments, str(nested / "img.pkc"), str(nested / "more" / "img.png")]) == 0
+    assert cli.main(["compress", *arguments, str(tmp_path / "img.png"), str(nested / "img.pkc")]) == 0
+    assert cli.main(["decompress", *arguments, str(nested / "img.pkc"), str(nested / "more" / "img.png")]) == 0
     np.testing.assert_array_equal(read_png(nested / "more" / "img.png"), images[0])
     png_header_of_size(tmp_path / "bomb.png", 14000, 14000)
     error = cli_error(capsys, ["compress", *arguments, str(tmp_path / "bomb.png"), str(tmp_path / "bomb.pkc")])
@@ -447,7 +458,7 @@ def test_probabilities_do_not_depend_on_the_batch_at_another_size(arch):
 
 def check_batch_independence(model, shape, levels):
     batch = codec.CODING_BATCH
-    coder = codec._codec(model)
+    coder = codec.codec_for(model)
     images = random_images(shape, levels, batch, seed=11)
     reference = coder.coding_probabilities(images)  # image k in slot k
     fillers = [np.zeros((batch,) + shape, np.int32), random_images(shape, levels, batch, seed=12)]
@@ -466,7 +477,7 @@ def test_multiscale_round_trip_and_size():
     keras.utils.set_random_seed(2)
     model = build_multiscale_model("pixelcnn", (4, 4, 1), 8, factor=2, num_layers=1, hidden=4)
     images = random_images((4, 4, 1), 8, 3, seed=5)
-    coder = codec._codec(model)
+    coder = codec.codec_for(model)
     assert coder.coding_symbols(images).shape == (3, 16)  # 4 small values + 12 others: none twice
     blobs = codec.compress(model, images)
     np.testing.assert_array_equal(codec.decompress(model, blobs), images)
@@ -508,7 +519,7 @@ def test_compression_benchmark_runs_on_one_image(tmp_path, capsys):
 def test_format_2_blobs_still_decode_bit_for_bit():
     """Blobs that the codec wrote before format 3 (tests/data, made with format 2's code: see
     BUILD_NOTES.md) decode to their images, together and alone."""
-    model = keras.models.load_model(DATA / "codec_v2" / "pixelcnn.keras")
+    model = pk.load_model(DATA / "codec_v2" / "pixelcnn.keras")
     stored = np.load(DATA / "codec_v2" / "blobs.npz")
     blobs = [stored[f"blob{number}"].tobytes() for number in range(3)]
     assert {blob[0] for blob in blobs} == {2}
@@ -538,7 +549,7 @@ def test_format_3_blobs_of_every_arch_still_decode_bit_for_bit(name):
     every coded sub-pixel, so a table is (1, ..., 2**24 - 3, ..., 1) whatever the last bits of its
     hidden features). A layer whose step computes another feature changes a table, and the blob no
     longer decodes."""
-    model = keras.models.load_model(DATA / "codec_v3" / f"{name}.keras")
+    model = pk.load_model(DATA / "codec_v3" / f"{name}.keras")
     stored = np.load(DATA / "codec_v3" / "blobs.npz")
     images = stored[f"{name}_images"]
     labels = stored[f"{name}_labels"] if f"{name}_labels" in stored else None
@@ -555,7 +566,7 @@ def test_format_3_header_holds_the_size_and_a_full_crc32(small):
     model, images, blobs = small
     height, width = images.shape[1:3]
     for image, blob in zip(images, blobs):
-        assert blob[0] == 3 and blob[1:5] == codec._codec(model).fingerprint
+        assert blob[0] == 3 and blob[1:5] == codec.codec_for(model).fingerprint
         assert blob[5:7] == bytes([height, width])  # one varint byte per side below 128
         data = struct.pack(">II", height, width) + image.astype("<i4").tobytes()
         assert blob[7:11] == zlib.crc32(data).to_bytes(4, "big")
@@ -592,10 +603,10 @@ def test_cli_flags_are_checked_and_named(small, tmp_path, capsys):
 
 def test_progress_bar_past_a_few_seconds(small, monkeypatch, capsys):
     model, images, _ = small
-    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 3600.0)
+    monkeypatch.setattr(codec.stages, "PROGRESS_AFTER_SECONDS", 3600.0)
     codec.compress(model, images, progress=True)
     assert "step" not in capsys.readouterr().out  # quicker than that: no bar
-    monkeypatch.setattr(codec, "PROGRESS_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(codec.stages, "PROGRESS_AFTER_SECONDS", 0.0)
     codec.compress(model, images, progress=True)
     out = capsys.readouterr().out  # not a terminal here: plain lines, no redrawn bar (Keras' Progbar's \r, ANSI)
     assert re.fullmatch(r"6/6 steps \(100%\), \d+\.\d s\n", out), repr(out)  # 2 x 3 x 1 steps, one coding batch
@@ -617,7 +628,7 @@ def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, chan
     """A model trained at 4 x 4 codes 6 x 8 images: round trip, and the coding probabilities (hence
     the coded length) are those of the same weights built for 6 x 8."""
     from pixel_keras.multiscale import build_multiscale_model
-    from pixel_keras.views import all_layers
+    from pixel_keras.inspection import all_layers
 
     keras.utils.set_random_seed(6)
     size = {"num_layers": 2, "hidden": 6}
@@ -641,9 +652,9 @@ def test_any_size_round_trip_codes_under_the_model_built_at_that_size(arch, chan
         logits = np.stack([np.zeros_like(logits), logits], axis=-1)
     expected = np.exp(logits - logits.max(-1, keepdims=True))
     expected /= expected.sum(-1, keepdims=True)
-    order = codec._codec(model).coding_symbols(np.arange(np.prod(shape)).reshape((1,) + shape))[0]
+    order = codec.codec_for(model).coding_symbols(np.arange(np.prod(shape)).reshape((1,) + shape))[0]
     expected = expected.reshape(len(images), -1, levels)[:, order]
-    np.testing.assert_allclose(codec._codec(model).coding_probabilities(images), expected, atol=2e-5)
+    np.testing.assert_allclose(codec.codec_for(model).coding_probabilities(images), expected, atol=2e-5)
     check_size(reference, images, blobs)
 
 

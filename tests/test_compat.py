@@ -33,14 +33,14 @@ def test_saved_model_loads_and_scores_as_when_it_was_saved(path):
         assert f"{arch}_images" in scores, f"{scores_path.name} has no {arch}_images"
         images, expected = scores[f"{arch}_images"], scores[f"{arch}_log_prob"]
         labels = scores[f"{arch}_labels"] if f"{arch}_labels" in scores else None
-    model = keras.models.load_model(path)
+    model = pk.load_model(path)
     np.testing.assert_allclose(np.asarray(pk.log_prob(model, images, labels=labels)), expected, rtol=1e-5)
 
 
 def test_a_conditional_pixelcnn_saved_with_its_add_layer_still_samples_fast():
     """Saved before PixelCNN's conditioning moved into its 3 x 3 convolution (`conditioning=`): the
     stored graph keeps the `Add` after it, which the incremental walk steps as a pointwise layer."""
-    model = keras.models.load_model(DATA / "conditional_pixelcnn_18dd8a3.keras")
+    model = pk.load_model(DATA / "conditional_pixelcnn_18dd8a3.keras")
     assert "block0_conv_conditioned" in [layer.name for layer in model.layers]
     new = pk.build_model("pixelcnn", (4, 4, 1), 4, num_layers=2, hidden=4, num_classes=3)
     assert "block0_conv_conditioned" not in [layer.name for layer in new.layers]

@@ -106,7 +106,7 @@ def test_conditional_model_round_trips_through_keras_file(tmp_path):
     images = np.random.default_rng(0).integers(0, 4, (5, 3, 3, 3))
     labels = np.array([0, 1, 2, 3, 1])
     model.save(tmp_path / "c.keras")
-    loaded = keras.models.load_model(tmp_path / "c.keras")
+    loaded = pk.load_model(tmp_path / "c.keras")
     np.testing.assert_array_equal(pk.log_prob(loaded, images, labels=labels), pk.log_prob(model, images, labels=labels))
     np.testing.assert_allclose(pk.bits_per_dim(loaded, images, labels=labels),
                                -pk.log_prob(model, images, labels=labels) / (27 * np.log(2)), rtol=1e-6)

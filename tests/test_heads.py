@@ -123,7 +123,7 @@ def test_fast_sampler_computes_the_full_network(arch, image_shape, num_levels):
 def test_keras_round_trip(tmp_path):
     model = pk.build_model("row_lstm", (3, 3, 3), 7, num_layers=1, hidden=4, head="logistic_mixture", num_mixtures=3)
     model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    loaded = pk.load_model(tmp_path / "m.keras")
     layer = loaded.get_layer("logits")
     assert isinstance(layer, DiscretizedLogisticMixture) and (layer.num_levels, layer.num_mixtures) == (7, 3)
     images = np.random.default_rng(0).integers(0, 7, (2, 3, 3, 3))
@@ -165,7 +165,7 @@ def test_training_run_with_the_mixture_head(tmp_path, capsys):
     config = json.loads((run_dir / "run.json").read_text())
     assert (config["head"], config["num_mixtures"], config["optimizer"], config["lr_schedule"]) == (
         "logistic_mixture", 2, "adam", "cosine")
-    model = keras.saving.load_model(run_dir / "best.keras")  # fitted through the training view, saved whole
+    model = pk.load_model(run_dir / "best.keras")  # fitted through the training view, saved whole
     assert isinstance(model.get_layer("logits"), DiscretizedLogisticMixture)
     assert (run_dir / "gallery" / "samples.png").exists()  # drawn from the full model, not the view
 
@@ -230,7 +230,7 @@ def _view_case(image_shape, num_levels, seed=0):
 @pytest.mark.parametrize("image_shape,num_levels", [
     ((2, 2, 1), 256), ((2, 2, 3), 256), ((3, 2, 3), 5), ((2, 2, 1), 2), ((2, 2, 3), 2)])
 def test_view_loss_equals_the_full_nll(image_shape, num_levels):
-    from pixel_keras.likelihood import nll_bits_per_dim
+    from pixel_keras.losses import nll_bits_per_dim
 
     model, fit_model, loss, images = _view_case(image_shape, num_levels)
     params = np.asarray(fit_model(images))
@@ -244,7 +244,7 @@ def test_view_loss_equals_the_full_nll(image_shape, num_levels):
 
 def _round_tripped_loss(num_levels):
     """The view's loss rebuilt from its config (as a compiled model's loss is by `.keras` loading)."""
-    from pixel_keras.fitting import MixtureNegativeLogLikelihood
+    from pixel_keras.heads import MixtureNegativeLogLikelihood
 
     return keras.losses.deserialize(keras.losses.serialize(MixtureNegativeLogLikelihood(num_levels)))
 
@@ -267,7 +267,7 @@ def test_view_gradient_equals_the_full_gradient(image_shape, num_levels):
 
 def test_multiscale_view_loss_equals_the_full_nll():
     from pixel_keras.fitting import training_view
-    from pixel_keras.likelihood import nll_bits_per_dim
+    from pixel_keras.losses import nll_bits_per_dim
 
     keras.utils.set_random_seed(0)
     model = pk.build_multiscale_model("pixelcnn", (4, 4, 1), 5, num_layers=1, hidden=4, **MIXTURE)
@@ -289,7 +289,7 @@ def test_view_loss_is_nan_for_targets_the_head_cannot_score():
 
 @slow
 def test_a_training_step_through_the_view_trains_the_full_model():
-    from pixel_keras.fitting import compile_for_training, keep_model, training_view
+    from pixel_keras.fitting import ModelKeeper, compile_for_training, keep_model, training_view
 
     model, _, _, images = _view_case((2, 2, 3), 256)
     categorical = pk.build_model("pixelcnn", (2, 2, 1), 4, num_layers=1, hidden=4)
@@ -304,7 +304,7 @@ def test_a_training_step_through_the_view_trains_the_full_model():
     for _ in range(3):
         last = fit_model.train_on_batch(images, images)
     assert last < first and int(model.optimizer.iterations) == 4
-    kept, plain = keep_model(keras.callbacks.Callback(), model), keras.callbacks.Callback()
+    kept, plain = keep_model(ModelKeeper(), model), ModelKeeper()
     fit_model.fit(images, images, epochs=1, verbose=0, callbacks=[kept, plain])
     assert kept.model is model and plain.model is fit_model  # e.g. the gallery samples the full model
     assert float(model.evaluate(images, images, verbose=0)) == pytest.approx(
@@ -316,7 +316,7 @@ def test_a_training_step_through_the_view_trains_the_full_model():
 def test_log_prob_scores_the_observed_level_as_the_full_head_does(image_shape, num_levels):
     """`pk.log_prob` of a mixture model goes through the parameter view (observed level only): the
     same numbers as the full per-level output, edge levels and the log-scale floor included."""
-    from pixel_keras.likelihood import log_prob_from_logits
+    from pixel_keras.losses import log_prob_from_logits
 
     model, _, _, images = _view_case(image_shape, num_levels)
     full = np.asarray(log_prob_from_logits(model(images), images))
@@ -325,7 +325,7 @@ def test_log_prob_scores_the_observed_level_as_the_full_head_does(image_shape, n
 
 @slow
 def test_log_prob_of_a_multiscale_mixture_model_equals_the_full_head():
-    from pixel_keras.likelihood import log_prob_from_logits
+    from pixel_keras.losses import log_prob_from_logits
 
     keras.utils.set_random_seed(0)
     model = pk.build_multiscale_model("pixelcnn", (4, 4, 1), 5, num_layers=1, hidden=4, **MIXTURE)

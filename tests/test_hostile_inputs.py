@@ -217,11 +217,15 @@ def test_a_tiny_folder_split_gets_a_one_line_warning(tmp_path):
     assert len(tiny) == 1
     assert "has 6 readable images: 4 train, 1 validation and 1 test image(s)" in str(tiny[0].message)
     assert "fewer than 10 images" in str(tiny[0].message)
-    from pixel_keras.cli import _format_warning
+    import io
+
+    from pixel_keras.cli import _show_warning
     from pixel_keras.data import DataWarning
 
     assert tiny[0].category is DataWarning
-    line = _format_warning(tiny[0].message, DataWarning, "data.py", 1)  # as the apps print it (run_cli)
+    shown = io.StringIO()
+    _show_warning(tiny[0].message, DataWarning, "data.py", 1, file=shown)  # as the apps print it (run_cli)
+    line = shown.getvalue()
     assert line.startswith("warning: Image folder") and line.count("\n") == 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -245,13 +249,14 @@ import sys
 import pixel_keras
 assert "keras" not in sys.modules  # the package itself loads nothing heavy
 import keras
-model = keras.models.load_model(sys.argv[1])  # our layers registered without any pk. name used
+import pixel_keras.saving  # the documented import: registers our layers and losses
+model = keras.models.load_model(sys.argv[1])
 print(sorted({type(layer).__name__ for layer in model.layers}))
 """
 
 
 @slow
-def test_a_keras_file_loads_with_keras_alone_after_import_pixel_keras(tiny_model_file):
+def test_a_keras_file_loads_with_keras_alone_after_import_pixel_keras_saving(tiny_model_file):
     done = subprocess.run([sys.executable, "-c", _KERAS_AFTER_US, str(tiny_model_file)], capture_output=True, text=True,
                           cwd=pathlib.Path(__file__).resolve().parents[1],
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))

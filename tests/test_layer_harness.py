@@ -19,7 +19,7 @@ import pixel_keras
 from pixel_keras import backend
 from pixel_keras.heads import DiscretizedLogisticMixture
 from pixel_keras.layers import Conditioning, DiagonalBiLSTM, GatedBlock, RowLSTM, Skew, SpatialLSTM, Unskew
-from pixel_keras.multiscale import MergeScales, Subsample
+from pixel_keras.layers import MergeScales, Subsample
 from tests.tiers import slow
 
 GRAY = (2, 3, 3, 1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pixel_keras as pk
-from pixel_keras.likelihood import nll_bits_per_dim
+from pixel_keras.losses import nll_bits_per_dim
 from tests.tiers import slow
 
 SHAPE = (3, 3, 1)

@@ -143,19 +143,19 @@ def test_a_tfds_dataset_is_an_out_set_as_it_is_a_training_set(tmp_path, capsys):
 
 
 def test_a_truncated_keras_file_is_named_as_unreadable_not_missing(tmp_path, capsys):
-    from pixel_keras import codec
+    from pixel_keras.codec import cli
     from pixel_keras.io import load_model_file
 
     whole = pathlib.Path(_save(tmp_path / "m.keras")).read_bytes()
     (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
     expected = f"{tmp_path / 'cut.keras'} is not a readable .keras file (not a zip archive: truncated, damaged or " \
                "of another format)"
-    with pytest.raises(RunError, match=f"^{re.escape(expected)}$"):
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         load_model_file(tmp_path / "cut.keras")
     (tmp_path / "i.png").write_bytes(b"")
     with pytest.raises(SystemExit):
-        run_cli(codec.main, ["compress", "--model", str(tmp_path / "cut.keras"), str(tmp_path / "i.png"),
-                             str(tmp_path / "i.pkc")])
+        run_cli(cli.main, ["compress", "--model", str(tmp_path / "cut.keras"), str(tmp_path / "i.png"),
+                           str(tmp_path / "i.pkc")])
     assert capsys.readouterr().err == f"error: {expected}\n"
     from training import run as training_run
 

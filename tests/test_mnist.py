@@ -13,7 +13,7 @@ import pytest
 
 from pixel_keras import data
 from pixel_keras.cli import RunError, run_cli
-from pixel_keras.data import DataError, load_arrays, load_dataset, mnist_idx_dir, read_mnist_idx
+from pixel_keras.data import DataError, idx, load_arrays, load_dataset, mnist_idx_dir, read_mnist_idx
 from pixel_keras.fetch_mnist import ARCHIVE_SHA256, fetch_mnist, pip_index_urls
 from pixel_keras.fetch_mnist import main as fetch_main
 from tests.tiers import slow
@@ -31,8 +31,8 @@ def _idx(array):
 def tiny_mnist(monkeypatch):
     """The raw IDX bytes of an MNIST-shaped set of 20 / 10 images of 28 x 28 (the loader's sizes and
     per-digit counts patched to match): {"train-images-idx3-ubyte": bytes, ...}."""
-    monkeypatch.setattr(data, "MNIST_SPLIT_SIZES", {"train": 20, "t10k": 10})
-    monkeypatch.setattr(data, "MNIST_LABEL_COUNTS", TINY_LABEL_COUNTS)
+    monkeypatch.setattr(idx, "MNIST_SPLIT_SIZES", {"train": 20, "t10k": 10})  # where read_mnist_idx reads them
+    monkeypatch.setattr(idx, "MNIST_LABEL_COUNTS", TINY_LABEL_COUNTS)
     rng = np.random.default_rng(0)
     members = {}
     for prefix, counts in TINY_LABEL_COUNTS.items():

@@ -40,7 +40,7 @@ def test_model_round_trips_through_keras_file(arch, tmp_path):
     images = np.random.default_rng(0).integers(0, 8, (3, 4, 4, 3))
     path = tmp_path / f"{arch}.keras"
     model.save(path)
-    loaded = keras.models.load_model(path)
+    loaded = pk.load_model(path)
     np.testing.assert_array_equal(pk.log_prob(loaded, images), pk.log_prob(model, images))
     np.testing.assert_allclose(pk.bits_per_dim(loaded, images), -pk.log_prob(model, images) / (48 * np.log(2)),
                                rtol=1e-6)

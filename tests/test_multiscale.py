@@ -120,7 +120,7 @@ def test_round_trip_through_keras_file_keeps_log_likelihoods(tmp_path):
     model = _model("diagonal_bilstm", (4, 4, 3), 4)
     images = np.random.default_rng(2).integers(0, 4, (3, 4, 4, 3)).astype(np.int32)
     model.save(tmp_path / "multiscale.keras")
-    loaded = keras.saving.load_model(tmp_path / "multiscale.keras")
+    loaded = pk.load_model(tmp_path / "multiscale.keras")
     np.testing.assert_allclose(pk.log_prob(loaded, images), pk.log_prob(model, images), rtol=1e-6)
     assert stages(loaded)[2] == 2
 

@@ -120,7 +120,7 @@ def test_a_run_directory_of_tensorflow_checkpoints_resumes(tmp_path, capsys):
     # kernels are stored masked, so the likelihoods are compared).
     images = np.random.default_rng(0).integers(0, 17, (4, 8, 8, 1))
     np.testing.assert_allclose(pk.log_prob(model, images),
-                               pk.log_prob(keras.models.load_model(run_dir / "best.keras"), images), rtol=1e-6)
+                               pk.log_prob(pk.load_model(run_dir / "best.keras"), images), rtol=1e-6)
     assert not np.allclose(pk.log_prob(model, images), pk.log_prob(_fresh_digits_model(), images), rtol=1e-3)
     assert checkpoints.best_validation == pytest.approx(3.9940, abs=1e-4)
     training_run.main(["--arch", "pixelcnn", "--dataset", "digits", "--layers", "1", "--hidden", "4",
@@ -176,7 +176,7 @@ def test_a_run_started_from_a_model_with_its_optimizer_state_continues_it_exactl
 def test_a_run_started_from_a_models_weights_only_restarts_its_optimizer(tmp_path):
     first = tmp_path / "first"
     training_run.main(DIGITS_RUN + ["--steps", "4", "--run-dir", str(first)])
-    source = keras.models.load_model(first / "best.keras")
+    source = pk.load_model(first / "best.keras")
     model = _fresh_digits_model()
     assert RunCheckpoints(model, tmp_path / "new").start_from(source, False, "first") == 0
     for variable, expected in zip(model.variables, source.variables):

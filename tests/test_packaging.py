@@ -119,12 +119,14 @@ def test_wheel_ships_the_pretrained_models(wheel):
 @slow
 def test_any_submodule_can_be_a_programs_first_import():
     """A program whose first import is one of our submodules (a user's own arch file starts with
-    `from pixel_keras.layers import MaskedConv2D`) gets it, and every Keras object of ours is
-    registered after it (what loading a .keras file needs): no circular import."""
+    `from pixel_keras.layers import MaskedConv2D`) gets it with no circular import, and every Keras
+    object of ours is registered after `import pixel_keras.saving` (what a plain
+    `keras.models.load_model` of our files needs)."""
     root = pathlib.Path(__file__).resolve().parents[1]
     for first in ("from pixel_keras.layers import MaskedConv2D", "from pixel_keras.models import build_model",
                   "import pixel_keras.incremental", "import pixel_keras.codec"):
-        code = f"{first}\nimport keras\nassert keras.saving.get_registered_object('pixel_keras>DiscretizedLogisticMixture')"
+        code = (f"{first}\nimport keras\nimport pixel_keras.saving\n"
+                "assert keras.saving.get_registered_object('pixel_keras>DiscretizedLogisticMixture')")
         result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         assert result.returncode == 0, (first, result.stderr[-2000:])

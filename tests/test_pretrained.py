@@ -15,10 +15,10 @@ import pytest
 
 import pixel_keras as pk
 from pixel_keras import data, pretrained
-from pixel_keras.cli import RunError, run_cli
+from pixel_keras.cli import run_cli
 from pixel_keras.data import load_arrays, mnist_idx_dir
 from pixel_keras.io import load_model_file
-from pixel_keras.likelihood import model_spec
+from pixel_keras.inspection import model_spec
 from tests.tiers import slow
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def test_an_unknown_name_is_one_line_that_lists_the_shipped_ones(capsys, tmp_pat
     listed = ", ".join(SHIPPED)
     with pytest.raises(ValueError, match=f"^no pretrained model 'nope'; the shipped ones are: {listed}$"):
         pk.load_pretrained("nope")
-    with pytest.raises(RunError, match=f"^no pretrained model 'nope'; the shipped ones are: {listed}$"):
+    with pytest.raises(ValueError, match=f"^no pretrained model 'nope'; the shipped ones are: {listed}$"):
         load_model_file("pretrained:nope")
     from training import sample
 
@@ -83,7 +83,7 @@ def test_a_shipped_file_whose_hash_differs_from_its_record_is_refused_naming_it(
                    f"its record {name}.json holds: the shipped file was changed or damaged; reinstall pixel_keras$")
         with pytest.raises(ValueError, match=message):
             pk.load_pretrained(name)
-        with pytest.raises(RunError, match=message):
+        with pytest.raises(ValueError, match=message):
             load_model_file(f"pretrained:{name}")
         with pytest.raises(SystemExit) as exit:
             run_cli(sample.main, ["--checkpoint", f"pretrained:{name}", "--out", str(tmp_path / "unused.png")])

@@ -66,7 +66,7 @@ def test_in_pipeline_check_stops_at_the_first_image_out_of_levels():
 
 
 def test_tfds_images_past_the_load_time_sample_are_checked_in_the_pipeline(monkeypatch):
-    monkeypatch.setattr("pixel_keras.data.LEVELS_SAMPLE", 0)  # the bad images come after the sample
+    monkeypatch.setattr("pixel_keras.data.tfds.LEVELS_SAMPLE", 0)  # the bad images come after the sample
     with tfds.testing.mock_data(num_examples=4):  # 8-bit values
         splits = load_dataset("kmnist", levels=17)
         for split in (splits.train, splits.validation, splits.test):

@@ -16,7 +16,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from pixel_keras.cli import RunError
 from pixel_keras.fitting import cosine_factor
+from pixel_keras.io import load_model
 from training import run as training_run
+from training import run_arguments
 from tests.tiers import slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -270,7 +272,7 @@ def test_run_json_settings_on_resume(tmp_path):
         with pytest.raises(RunError, match=f"{key}: .* -> {value}"):
             training_run.check_run_config(tmp_path, changed)
     # A run.json from before a model-changing key resumes only with what the older code used.
-    legacy = {key: value for key, value in config.items() if key not in training_run.LEGACY_VALUES}
+    legacy = {key: value for key, value in config.items() if key not in run_arguments.LEGACY_VALUES}
     (tmp_path / "run.json").write_text(json.dumps(legacy))
     # Older code trained with RMSProp at a constant rate, today's defaults are Adam and a cosine: the
     # refusal names the flags that resume.
@@ -367,7 +369,7 @@ def test_best_keras_is_replaced_atomically(tmp_path, monkeypatch):
     monkeypatch.setattr(model, "save", interrupted_save)
     with pytest.raises(OSError):
         checkpoints.save_if_best(1.0)
-    keras.models.load_model(checkpoints.best_path)  # the previous best, whole
+    load_model(checkpoints.best_path)  # the previous best, whole
     assert checkpoints.best_validation == 2.0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.keras"]
 

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from pixel_keras.backend import seed_argument
+from pixel_keras.fitting import ModelKeeper
 from pixel_keras.gallery import image_grid, scale_up, write_png
 from pixel_keras.multiscale import multiscale_factor
 from pixel_keras.sampling import Sampler
@@ -148,7 +149,7 @@ def with_small_images(samples, factor, columns):
     return np.concatenate(rows)
 
 
-class Gallery(keras.callbacks.Callback):
+class Gallery(ModelKeeper):
     """Every `every` epochs: samples, and completions of held-out images whose bottom half was
     hidden, drawn with the shared sampling loop; written to TensorBoard at the optimizer step and
     as PNG files, scaled up (`scale_up`). A class-conditional model's samples are one row per

@@ -50,7 +50,7 @@ def evaluate_model(model, splits, batch_size=256, print_fn=print):
     stages come from `multiscale.log_prob_stages` in the same pass."""
     import numpy as np
 
-    from pixel_keras.likelihood import bits_per_dim_from_nats
+    from pixel_keras.losses import bits_per_dim_from_nats
     from pixel_keras.multiscale import log_prob_stages, multiscale_factor
 
     factor = multiscale_factor(model)
@@ -82,7 +82,7 @@ def classifier_accuracy(model, splits, batch_size=256, print_fn=print):
     highest log p(image | label) (ties count as wrong). Returns (accuracy, number of images)."""
     import numpy as np
 
-    from pixel_keras.likelihood import num_classes_of
+    from pixel_keras.inspection import num_classes_of
 
     num_classes = num_classes_of(model)
     score = _nll_nats(model)

@@ -157,7 +157,7 @@ def score_sets(model, background, sets, reference, batch_size, progress=False, b
     """{set name: {score name: scores}} (higher = more anomalous) of each set's images; the
     background's likelihoods denoised for `background_perturb_rate` (`ood.denoised_log_probs`)."""
     from pixel_keras import ood
-    from pixel_keras.likelihood import model_spec
+    from pixel_keras.inspection import model_spec
 
     table = {}
     for name, images in sets.items():
@@ -220,7 +220,8 @@ def main(argv=None):
     turn_off_the_failing_remapper()
     from pixel_keras import gallery, ood
     from pixel_keras.io import load_model_file
-    from pixel_keras.likelihood import log_prob, model_spec
+    from pixel_keras.inspection import model_spec
+    from pixel_keras.likelihood import log_prob
 
     model, _ = load_model_file(args.model)
     background, background_run = load_model_file(args.background) if args.background else (None, None)

@@ -1,5 +1,5 @@
-"""`CausalSelfAttention`: PixelSNAIL's causal multi-head self-attention (Chen et al. 2018), and the
-`pixelsnail` arch's block builder and layer-harness cases (`pixel_keras.archs` registers it).
+"""`CausalSelfAttention`: PixelSNAIL's causal multi-head self-attention (Chen et al. 2018), the layer
+of the `pixelsnail` arch (its block builder: `pixel_keras.blocks.pixelsnail_block`).
 
 Exactness (the choice, and why it is exact). A query at pixel i attends to keys and values of
 strictly earlier PIXELS j < i in raster order, never to pixel i itself; pixel i's own information
@@ -165,24 +165,3 @@ class CausalSelfAttention(IncrementalStep, keras.layers.Layer):
     def end_of_row(self, weights, state):
         row, keys, values = state
         return (row + 1, keys, values)
-
-
-def pixelsnail_block(x, index, spec, heads=2):
-    """A residual PixelCNN block (1 x 1, 3 x 3 mask B with the conditioning bias, 1 x 1; the
-    PixelCNN's layers and names) then causal attention over its result: the block adds both."""
-    from pixel_keras.blocks import pixelcnn_block
-
-    convolved = pixelcnn_block(x, index, spec)
-    inner = keras.layers.Add(name=f"attention{index}_input")([x, convolved])
-    inner = keras.layers.ReLU(name=f"attention{index}_relu")(inner)
-    attended = CausalSelfAttention(2 * spec.hidden, heads, max(1, spec.hidden // heads), spec.color_channels,
-                                   name=f"attention{index}")(inner)
-    return keras.layers.Add(name=f"block{index}_sum")([convolved, attended])
-
-
-def pixelsnail_cases():
-    case = dict(layer_cls=CausalSelfAttention, expected_num_trainable_weights=8)
-    return [dict(case, name="gray", init_kwargs={"units": 4, "heads": 2, "key_dim": 3},
-                 input_shape=(2, 3, 3, 1), expected_output_shape=(2, 3, 3, 4)),
-            dict(case, name="rgb", init_kwargs={"units": 6, "heads": 1, "key_dim": 2, "color_channels": 3},
-                 input_shape=(2, 3, 3, 3), expected_output_shape=(2, 3, 3, 6))]

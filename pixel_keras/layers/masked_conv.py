@@ -75,6 +75,11 @@ class MaskedConv2D(IncrementalStep, keras.layers.Conv2D):
         return ops.multiply(ops.cast(super().kernel, self.compute_dtype), ops.cast(self.mask, self.compute_dtype))
 
     @property
+    def kernel_variable(self):
+        """The stored kernel variable, unmasked (what `kernel` multiplies by the mask)."""
+        return super().kernel
+
+    @property
     def conditioning_units(self):
         """Features of the conditioning bias this layer takes: one per output feature."""
         return self.filters
