@@ -18,6 +18,7 @@ import re
 from typing import Callable, Optional
 
 from pixel_keras.checks import check_positive_int
+from pixel_keras.deprecation import moved, no_attribute
 from pixel_keras.registry import Registry
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -65,6 +66,14 @@ class Head:
 
 
 HEAD_REGISTRY = Registry("head", str, Head)
+
+
+def __getattr__(name):
+    if name == "ObservedView":  # with the heads that make it (CHANGELOG.md); Keras, so loaded on first use
+        from pixel_keras import heads
+
+        return moved(__name__, name, heads)
+    raise no_attribute(__name__, name)
 
 
 def register_head(head, replace=False):

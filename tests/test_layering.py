@@ -151,7 +151,8 @@ MOVED = [("pixel_keras.likelihood", "model_spec", "pixel_keras.inspection"),
          ("pixel_keras.views", "all_layers", "pixel_keras.inspection"),
          ("pixel_keras.fitting", "MixtureNegativeLogLikelihood", "pixel_keras.heads"),
          ("pixel_keras.models", "RECURRENT_LAYERS", "pixel_keras.blocks"),
-         ("pixel_keras.codec", "main", "pixel_keras.codec.cli")]
+         ("pixel_keras.codec", "main", "pixel_keras.codec.cli"),
+         ("pixel_keras.head_registry", "ObservedView", "pixel_keras.heads")]
 
 
 @pytest.mark.parametrize("old,name,new", MOVED, ids=[f"{old}.{name}" for old, name, _ in MOVED])
