@@ -18,6 +18,7 @@ import shutil
 
 from pixel_keras.cli import (RunError, add_verbose_flag, check_directory, int_range, program_name, run_cli,
                              turn_off_the_failing_remapper)
+from pixel_keras.extras import install_note
 
 # Inputs of each signature: name -> (dtype, rank). The SavedModel declares only the dtypes (see
 # export_saved_model); these ranks and the image shape are checked in the graph. The first signature
@@ -338,7 +339,8 @@ def main(argv=None):
 
     if keras.backend.backend() != "tensorflow":
         raise RunError(f"the SavedModel export is a TensorFlow feature: run it with KERAS_BACKEND=tensorflow (the "
-                       f"backend now is {keras.backend.backend()}); a .keras file saved under any backend loads there")
+                       f"backend now is {keras.backend.backend()}); a .keras file saved under any backend loads there"
+                       + install_note("tensorflow"))
 
     model, _ = load_model_file(args.run_dir)
     target = version_directory(args.out, args.name, args.version, args.overwrite)

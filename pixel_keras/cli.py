@@ -20,6 +20,7 @@ import warnings
 
 from pixel_keras.checks import SEED_RANGE
 from pixel_keras.data import DataError, DataWarning
+from pixel_keras.extras import missing_module_line
 
 
 def program_name(module):
@@ -277,6 +278,12 @@ def _run(main, argv):
         with warnings.catch_warnings():  # `showwarning` is ours while `main` runs, Python's again after
             warnings.showwarning = _show_warning
             return main(argv)
+    except ModuleNotFoundError as error:  # a module an extra installs (e.g. TensorFlow on a JAX-only install)
+        line = missing_module_line(error)
+        if line is None or os.environ.get("PIXEL_KERAS_TRACEBACK"):
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
     except (RunError, DataError, ValueError) as error:
         if os.environ.get("PIXEL_KERAS_TRACEBACK"):
             raise

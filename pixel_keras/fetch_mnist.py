@@ -254,5 +254,10 @@ def main(argv=None):
         print(f"--dataset mnist reads them with PIXEL_KERAS_MNIST_DIR={folder}")
 
 
-if __name__ == "__main__":
+def run():
+    """`pixel-keras-fetch-mnist` = `python -m pixel_keras.fetch_mnist`."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -27,6 +27,7 @@ import numbers
 
 import numpy as np
 
+from pixel_keras.extras import install_line
 from pixel_keras.inspection import model_spec, num_classes_of
 from pixel_keras.likelihood import log_prob
 
@@ -182,7 +183,7 @@ def compressed_bits(images, num_levels, compressor="png"):
     if compressor in PLUGINS:
         if not compressor_available(compressor):
             raise ValueError(f"Compressor {compressor!r} needs the {PLUGINS[compressor]} module: "
-                             "pip install pillow-jxl-plugin (or pip install -e .[ood]).")
+                             f"{install_line('ood')}.")
         __import__(PLUGINS[compressor])  # registers the format with Pillow
     file_format, options = COMPRESSORS[compressor]
     scaled = np.round(images.astype(np.float64) * 255.0 / (num_levels - 1)).astype(np.uint8)

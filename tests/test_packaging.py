@@ -15,7 +15,7 @@ from tests.tiers import slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = {"pixel-keras-train", "pixel-keras-evaluate", "pixel-keras-sample", "pixel-keras-export",
-           "pixel-keras-client"}
+           "pixel-keras-client", "pixel-keras-ood", "pixel-keras-codec", "pixel-keras-fetch-mnist"}
 APPS = ("training", "export")
 
 

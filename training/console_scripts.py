@@ -22,3 +22,10 @@ def sample():
     from .sample import main
 
     run_cli(main)
+
+
+def ood():
+    """`pixel-keras-ood` = `python -m training.ood`."""
+    from .ood import main
+
+    run_cli(main)

@@ -6,7 +6,7 @@
 Prints one table (score x set: AUROC, AUPRC, FPR at 95% TPR; OOD is the positive class and every
 score is oriented so that higher means more anomalous, so the likelihood's trap shows as AUROC < 0.5),
 the cut that accepts 95% of in-distribution validation images, and writes into --output-dir a
-histogram of each score (matplotlib, `pip install -e .[plots]`) and a heat-map gallery of the most
+histogram of each score (matplotlib, `pip install 'pixel_keras[plots]'`) and a heat-map gallery of the most
 and least anomalous test images.
 
 Sets (--out, repeatable): any dataset of `pixel_keras.data` (its test split; `mnist` offline from
@@ -195,7 +195,7 @@ def write_histograms(table, in_set, output_dir, print_fn=print):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print_fn("histograms skipped: matplotlib is not installed (pip install -e .[plots])")
+        print_fn("histograms skipped: matplotlib is not installed (pip install 'pixel_keras[plots]')")
         return []
     paths = []
     for score in [score for score in SCORES if any(score in scores for scores in table.values())]:

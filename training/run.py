@@ -11,6 +11,7 @@ import pathlib
 import sys
 
 from pixel_keras.cli import RunError, run_cli, turn_off_the_failing_remapper
+from pixel_keras.extras import install_note
 
 # The flags and run.json's settings (`training.run.parse_args` is the app's parser).
 from .run_arguments import check_run_config, parse_args, write_run_config
@@ -99,7 +100,8 @@ def one_device_scope(args):
     if (args.devices or 1) > 1 or cluster_workers() > 1:
         asked = f"--devices {args.devices}" if (args.devices or 1) > 1 else f"TF_CONFIG ({cluster_workers()} workers)"
         raise RunError(f"{asked}: data-parallel training uses tf.distribute, a TensorFlow feature; run with "
-                       f"KERAS_BACKEND=tensorflow (the backend now is {backend}), or on one device")
+                       f"KERAS_BACKEND=tensorflow (the backend now is {backend}), or on one device"
+                       + install_note("tensorflow"))
     return contextlib.nullcontext()
 
 

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from pixel_keras.cli import add_verbose_flag, file_in_the_way, turn_off_the_failing_remapper
+from pixel_keras.cli import add_verbose_flag, file_in_the_way, program_name, turn_off_the_failing_remapper
 from pixel_keras.codec.coder import DEFAULT_MAX_PIXELS, codec_for
 from pixel_keras.codec.format import CODING_BATCH, SUFFIX, CodecError
 from pixel_keras.codec.stages import Progress
@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="python -m pixel_keras.codec", description=DESCRIPTION,
+    parser = _Parser(prog=program_name("pixel_keras.codec"), description=DESCRIPTION,
                      epilog="Coded exactly as a viewer shows them: 8-bit grey, RGB, palette and 1-bit images, opaque "
                             "(transparency, 16-bit and other modes are refused; colour for a grey model only if "
                             "R = G = B). Any height and width (multi-scale models: multiples of the factor). "

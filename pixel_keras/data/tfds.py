@@ -8,6 +8,7 @@ from pixel_keras.data.common import DATASETS, DEFAULT_LEVELS, IN_MEMORY_DATASETS
 from pixel_keras.data.idx import mnist_idx_dir
 from pixel_keras.data.levels import _declared_levels, _out_of_levels_message, assert_levels
 from pixel_keras.data.splits import VALIDATION_FRACTION, Splits
+from pixel_keras.extras import install_line
 
 # TFDS image datasets whose images are not 8-bit (TFDS metadata does not say how many levels).
 TFDS_LEVELS = {"binarized_mnist": 2}
@@ -40,10 +41,9 @@ def _prepared_tfds(name, data_dir):
 def _missing_module_message(name, error):
     module = (error.name or "").split(".")[0]
     if not module:
-        return f"TFDS cannot load {name!r}: an import failed ({error}). Reinstall with `pip install -e .`."
+        return f"TFDS cannot load {name!r}: an import failed ({error}). Reinstall with `{install_line('tensorflow')}`."
     return (f"TFDS needs the Python module {module!r} to load {name!r}, and it is not installed ({error}). "
-            f"Install it with `pip install {PIP_NAMES.get(module, module)}` (or `pip install -e .` for this "
-            "package's pinned dependencies) and run again.")
+            f"Install it with `pip install {PIP_NAMES.get(module, module)}` and run again.")
 
 
 def _tfds_builder(name, data_dir):
@@ -80,7 +80,8 @@ def is_tfds_dataset(name):
         import tensorflow_datasets as tfds
     except ImportError as error:
         raise DataError(f"{name!r} is not one of {', '.join(IN_MEMORY_DATASETS)} and TFDS datasets need "
-                        f"tensorflow-datasets, which is not installed ({error})") from None
+                        f"tensorflow-datasets, which is not installed ({error}): {install_line('tensorflow')}") \
+            from None
     try:
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except Exception:  # TFDS raises DatasetNotFoundError (and others) for an unknown name
@@ -96,7 +97,7 @@ def _tfds_splits(name, data_dir, levels):
     except ImportError:
         raise DataError(f"Dataset {name!r} is read with TFDS, which needs TensorFlow, and TensorFlow is not "
                         f"installed; without it, use one of {', '.join(IN_MEMORY_DATASETS)} or folder:PATH "
-                        "(or pip install tensorflow tensorflow-datasets)") from None
+                        f"(or {install_line('tensorflow')})") from None
     levels = _declared_levels(name, TFDS_LEVELS.get(name, DEFAULT_LEVELS), levels)
     builder = _tfds_builder(name, data_dir)
     if "image" not in builder.info.features:
