@@ -50,7 +50,7 @@ def _run(backend, args, timeout=1800):
 
 def _require(backend):
     if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (pip install -e .[{backend}])")
+        pytest.skip(f"{backend} is not installed (pip install -e '.[{backend}]')")
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)

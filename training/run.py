@@ -11,7 +11,7 @@ import pathlib
 import sys
 
 from pixel_keras.cli import RunError, run_cli, turn_off_the_failing_remapper
-from pixel_keras.extras import install_note
+from pixel_keras.extras import install_line, install_note
 
 # The flags and run.json's settings (`training.run.parse_args` is the app's parser).
 from .run_arguments import check_run_config, parse_args, write_run_config
@@ -144,7 +144,8 @@ def main(argv=None):
              saved_config, run_dir)
     tensorboard = _tensorflow_installed()
     if not tensorboard:
-        print(f"TensorBoard logs skipped: TensorFlow is not installed (learning curves: {run_dir / 'metrics.jsonl'})")
+        print(f"TensorBoard logs skipped: TensorFlow is not installed (learning curves: {run_dir / 'metrics.jsonl'}; "
+              f"{install_line('tensorflow')} adds TensorBoard)")
     pipelines = pipeline_maker(args, splits)
     train, validation, fit_arguments = pipelines(step)
     gallery = make_gallery(args, splits, run_dir, tensorboard)

@@ -1,8 +1,6 @@
 """The settings of `python -m training.run`: its flags, in groups, with the checks that need no
 data and no Keras (a bad flag fails in one line before anything slow starts), and run.json, the
-settings a run records and checks a resume against.
-
-`training.run` imports these names for its callers (`training.run.parse_args` is `parse_args`).
+settings a run records and checks a resume against (`training.run.parse_args` is `parse_args`).
 """
 
 import argparse
