@@ -91,13 +91,6 @@ class Registry:
         """The registered keys: the built-ins first, then in registration order."""
         return tuple(self._entries)
 
-    def builtin_names(self):
-        """The built-in keys, in registration order."""
-        return tuple(key for key in self._entries if key in self._builtin)
-
-    def is_builtin(self, key):
-        return key in self._builtin
-
     def __contains__(self, key):
         try:
             return key in self._entries
